@@ -1,0 +1,106 @@
+"""The two-layer CNN of SPEC §2 [Zou eq. 3.1; Tang Def. 3.2], with a leading run axis.
+
+    F_j(W, x) = c Σ_{r=1..m} Σ_{p=1..P} σ(⟨w_{j,r}, x_p⟩),   j ∈ {+1, −1},   σ(z) = max(0, z)^q
+
+Shapes: W is [R, 2, m, d] (class index 0 is j = +1, index 1 is j = −1); inputs are [R, N, P, d]
+(one set per run) or [N, P, d] (shared by every run); labels are [R, N] or [N] in {−1, +1}.
+
+    L_i = −log softmax(F(x_i))_{y_i}                      (two-class cross-entropy)
+    ∇_{w_{j,r}} L_i = −ℓ_{j,i} c Σ_p σ'(⟨w_{j,r}, x_{i,p}⟩) x_{i,p},
+    ℓ_{j,i} = 1[y_i = j] − softmax_j(F(x_i))              [Tang Lemma A.5]
+
+This is the dense reference path; faster paths must agree with it.
+"""
+
+import torch
+from torch import Tensor
+
+from .config import ModelConfig, RunConfig
+from .seeding import generator
+
+J_SIGN = (1, -1)  # class index → j
+
+
+def class_index(y: Tensor) -> Tensor:
+    """Label ±1 → class index (0 for +1, 1 for −1)."""
+    return (y < 0).long()
+
+
+def activation(z: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+    """σ(z) and σ'(z).
+
+    relu:  σ(z) = max(0, z)^q
+    huber: σ(z) = z^q / (q h^(q−1)) on [0, h] and z − h (1 − 1/q) beyond [slides; Cao et al.]
+    """
+    q = model.q
+    zp = z.clamp(min=0)
+    positive = z > 0
+    if model.activation == "relu":
+        value = zp**q
+        slope = torch.where(positive, q * zp ** (q - 1), torch.zeros_like(z))
+        return value, slope
+    h = model.h
+    inner = zp.clamp(max=h)
+    value = torch.where(z > h, z - h * (1 - 1 / q), inner**q / (q * h ** (q - 1)))
+    slope = torch.where(positive, (inner / h) ** (q - 1), torch.zeros_like(z))
+    return value, slope
+
+
+def init_weights(run: RunConfig) -> Tensor:
+    """w_{j,r} ~ N(0, σ_0² I_d), from the seed's own stream: [2, m, d] in float64."""
+    rng = generator(run.seed, "init")
+    w = rng.normal(0.0, run.model.sigma_0, size=(2, run.model.m, run.data.d))
+    return torch.from_numpy(w)
+
+
+def preactivations(W: Tensor, x: Tensor) -> Tensor:
+    """z[r, i, j, m, p] = ⟨w_{j,m}, x_{i,p}⟩ for per-run [R, N, P, d] or shared [N, P, d] x."""
+    if x.ndim == 3:
+        return torch.einsum("npd,rjmd->rnjmp", x, W)
+    return torch.einsum("rnpd,rjmd->rnjmp", x, W)
+
+
+def logits(W: Tensor, x: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+    """F [R, N, 2] and σ'(z) [R, N, 2, m, P]."""
+    value, slope = activation(preactivations(W, x), model)
+    return model.c * value.sum(dim=(3, 4)), slope
+
+
+def example_losses(F: Tensor, y: Tensor) -> Tensor:
+    """L_i = logsumexp_j F_j − F_{y_i}: [R, N]."""
+    idx = class_index(y).expand(F.shape[:2])
+    return torch.logsumexp(F, dim=-1) - F.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+
+
+def example_errors(F: Tensor, y: Tensor) -> Tensor:
+    """1[F_y ≤ F_{−y}] (ties are errors): [R, N]."""
+    margin = (F[..., 0] - F[..., 1]) * y.to(F.dtype)
+    return (margin <= 0).to(F.dtype)
+
+
+def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+    """Mean data loss over the batch [R] and its gradient with respect to W [R, 2, m, d]."""
+    F, slope = logits(W, x, model)
+    onehot = torch.nn.functional.one_hot(class_index(y), 2).to(F.dtype)
+    ell = onehot - torch.softmax(F, dim=-1)  # ℓ_{j,i}: [R, N, 2]
+    coef = ell[..., None, None] * slope  # [R, N, 2, m, P]
+    N = F.shape[1]
+    if x.ndim == 3:
+        grad = torch.einsum("rnjmp,npd->rjmd", coef, x)
+    else:
+        grad = torch.einsum("rnjmp,rnpd->rjmd", coef, x)
+    return example_losses(F, y).mean(dim=1), grad * (-model.c / N)
+
+
+def evaluate(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig,
+             chunk: int = 2048) -> tuple[Tensor, Tensor]:
+    """Mean loss and error [R] over a (possibly large, shared or per-run) set, in chunks."""
+    total_loss = W.new_zeros(W.shape[0])
+    total_err = W.new_zeros(W.shape[0])
+    N = x.shape[-3]
+    for start in range(0, N, chunk):
+        xs, ys = x[..., start:start + chunk, :, :], y[..., start:start + chunk]
+        F, _ = logits(W, xs, model)
+        total_loss += example_losses(F, ys).sum(dim=1)
+        total_err += example_errors(F, ys).sum(dim=1)
+    return total_loss / N, total_err / N

@@ -1,0 +1,165 @@
+"""Optimizer building blocks: small pure transforms, composed with `chain` (after optax).
+
+A transform is a pair of pure functions
+
+    init(params) -> state
+    update(updates, state, params) -> (updates, state)
+
+where `updates` enters as the gradient and leaves as the step to add to the parameters.
+Every tensor carries a leading *run* axis: `params` has shape [R, ...] and every numeric
+hyperparameter is a tensor of shape [R], one value per run, so a single call advances R
+independent runs in lockstep. Nothing here mixes runs.
+
+This module is the readable reference of SPEC §3; a fused fast path must match it (parity tests).
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class Transform(NamedTuple):
+    init: Callable[[Tensor], Any]
+    update: Callable[[Tensor, Any, Tensor], tuple[Tensor, Any]]
+
+
+def per_run(h: Tensor, like: Tensor) -> Tensor:
+    """View a [R] hyperparameter so that it broadcasts against a [R, ...] tensor."""
+    return h.reshape(h.shape + (1,) * (like.ndim - 1))
+
+
+def chain(*transforms: Transform) -> Transform:
+    """Apply transforms in order; the state is the tuple of their states."""
+
+    def init(params: Tensor) -> tuple:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates: Tensor, state: tuple, params: Tensor) -> tuple[Tensor, tuple]:
+        new_state = []
+        for t, s in zip(transforms, state, strict=True):
+            updates, s = t.update(updates, s, params)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return Transform(init, update)
+
+
+def _stateless(fn: Callable[[Tensor, Tensor], Tensor]) -> Transform:
+    return Transform(lambda params: (), lambda u, state, params: (fn(u, params), state))
+
+
+def add_decayed_weights(weight_decay: Tensor) -> Transform:
+    """u ← u + λ W.
+
+    Placed before a preconditioner it is coupled L2 regularisation (the gradient of
+    (λ/2)‖W‖²_F, as in Adam, SGD, SignSGD); placed after it, and followed by `scale_by_lr`,
+    it is decoupled weight decay W ← (1 − ηλ) W − η u (AdamW, SignSGDW) [SPEC §3].
+    """
+    return _stateless(lambda u, params: u + per_run(weight_decay, u) * params)
+
+
+def scale_by_lr(lr: Tensor) -> Transform:
+    """u ← −η u: turns a direction into the step added to the parameters."""
+    return _stateless(lambda u, params: -per_run(lr, u) * u)
+
+
+def scale_by_sign() -> Transform:
+    """u ← sign(u): SignSGD, Adam's β → 0 surrogate [Zou §5.1, Tang §5]."""
+    return _stateless(lambda u, params: torch.sign(u))
+
+
+class TraceState(NamedTuple):
+    trace: Tensor
+
+
+def trace(momentum: Tensor) -> Transform:
+    """Heavy-ball momentum in PyTorch's convention: b ← μ b + g; u = b."""
+
+    def init(params: Tensor) -> TraceState:
+        return TraceState(torch.zeros_like(params))
+
+    def update(g: Tensor, state: TraceState, params: Tensor) -> tuple[Tensor, TraceState]:
+        b = per_run(momentum, g) * state.trace + g
+        return b, TraceState(b)
+
+    return Transform(init, update)
+
+
+class AdamState(NamedTuple):
+    count: int
+    mu: Tensor
+    nu: Tensor
+    nu_max: Tensor | None
+
+
+def scale_by_adam(
+    b1: Tensor,
+    b2: Tensor,
+    eps: Tensor,
+    *,
+    power: Tensor | None = None,
+    amsgrad: bool = False,
+    bias_correction: bool = True,
+) -> Transform:
+    """Adam's preconditioned direction, and the AMSGrad / Padam variants.
+
+        m ← β1 m + (1 − β1) g          v ← β2 v + (1 − β2) g²
+        v_max ← max(v_max, v)          (AMSGrad, Padam; v̂ below uses v_max)
+        m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t)     (bias_correction; else m̂ = m, v̂ = v)
+        u = m̂ / (v̂^p + ε)              p = 1/2 (Adam, AMSGrad) unless `power` is given (Padam)
+
+    PyTorch applies the bias correction to AMSGrad's running max, as here. Zou et al. analyse
+    Adam without bias correction [Zou §3]; PyTorch's default keeps it.
+    """
+
+    def init(params: Tensor) -> AdamState:
+        zeros = torch.zeros_like(params)
+        return AdamState(0, zeros, zeros.clone(), zeros.clone() if amsgrad else None)
+
+    def update(g: Tensor, state: AdamState, params: Tensor) -> tuple[Tensor, AdamState]:
+        t = state.count + 1
+        beta1, beta2 = per_run(b1, g), per_run(b2, g)
+        mu = beta1 * state.mu + (1 - beta1) * g
+        nu = beta2 * state.nu + (1 - beta2) * g * g
+        nu_max = torch.maximum(state.nu_max, nu) if amsgrad else None
+        m_hat, v_hat = mu, (nu_max if amsgrad else nu)
+        if bias_correction:
+            m_hat = m_hat / (1 - beta1**t)
+            v_hat = v_hat / (1 - beta2**t)
+        denom = v_hat.sqrt() if power is None else v_hat.pow(per_run(power, g))
+        return m_hat / (denom + per_run(eps, g)), AdamState(t, mu, nu, nu_max)
+
+    return Transform(init, update)
+
+
+class AccumulatorState(NamedTuple):
+    acc: Tensor
+
+
+def scale_by_rss(eps: Tensor) -> Transform:
+    """Adagrad: G ← G + g²; u = g / (√G + ε)."""
+
+    def init(params: Tensor) -> AccumulatorState:
+        return AccumulatorState(torch.zeros_like(params))
+
+    def update(g: Tensor, state: AccumulatorState, params: Tensor):
+        acc = state.acc + g * g
+        return g / (acc.sqrt() + per_run(eps, g)), AccumulatorState(acc)
+
+    return Transform(init, update)
+
+
+def scale_by_rms(alpha: Tensor, eps: Tensor) -> Transform:
+    """RMSprop: v ← a v + (1 − a) g²; u = g / (√v + ε)."""
+
+    def init(params: Tensor) -> AccumulatorState:
+        return AccumulatorState(torch.zeros_like(params))
+
+    def update(g: Tensor, state: AccumulatorState, params: Tensor):
+        a = per_run(alpha, g)
+        acc = a * state.acc + (1 - a) * g * g
+        return g / (acc.sqrt() + per_run(eps, g)), AccumulatorState(acc)
+
+    return Transform(init, update)
