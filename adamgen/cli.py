@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_to_stderr() -> None:
+    """Progress and summaries go to stderr, whatever the root logger is doing."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s adamgen: %(message)s", "%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def _prepare_out(path: str) -> None:
     parent = Path(path).resolve().parent
     try:
@@ -95,8 +104,7 @@ def cmd_data(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s adamgen: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    _log_to_stderr()
     try:
         if args.command == "train":
             cmd_train(args)

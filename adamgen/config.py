@@ -7,7 +7,7 @@ A run config has six sections (SPEC §1.1, §2, §3, §4, §5):
     model: {q, m, c, sigma_0, activation, h}
     optimizer: {name, lr, weight_decay, ...}   # keys depend on the optimizer (adamgen.optim)
     train: {batch_size, epochs, device, dtype}
-    probes: {log_points, linear_points, epochs, noise_memorization_full, store_weights}
+    probes: {per_decade, linear_points, epochs, noise_memorization_full, store_weights}
 
 Unknown keys, wrong types and out-of-range values are errors that name the key and value.
 """
@@ -100,7 +100,8 @@ class TrainConfig:
 class ProbeConfig:
     """What is recorded along the trajectory, and when [SPEC §5]."""
 
-    log_points: int = _key(64, "log-spaced probe epochs in [1, T] (plus epoch 0 and T)",
+    per_decade: int = _key(16, "log-spaced probe epochs 10^(k/per_decade) up to T (plus 0 "
+                           "and T); the same for every T, so runs of any length line up",
                            _at_least(0))
     linear_points: int = _key(0, "evenly spaced probe epochs in [0, T]", _at_least(0))
     epochs: tuple[int, ...] = _key((), "extra probe epochs", None)
@@ -356,11 +357,12 @@ def probe_epochs(run: RunConfig) -> np.ndarray:
     """Sorted epochs at which probes are recorded: 0, T, log- and evenly spaced points, extras."""
     T, p = run.train.epochs, run.probes
     epochs = {0, T, *p.epochs}
-    if T >= 1 and p.log_points:
-        epochs.update(np.unique(np.rint(np.geomspace(1, T, p.log_points))).astype(int).tolist())
+    if T >= 1 and p.per_decade:
+        k = np.arange(int(np.floor(np.log10(T) * p.per_decade)) + 1)
+        epochs.update(np.rint(10.0 ** (k / p.per_decade)).astype(int).tolist())
     if p.linear_points:
         epochs.update(np.rint(np.linspace(0, T, p.linear_points)).astype(int).tolist())
-    return np.array(sorted(epochs), dtype=np.int64)
+    return np.array(sorted(e for e in epochs if e <= T), dtype=np.int64)
 
 
 def lockstep_key(run: RunConfig) -> tuple:

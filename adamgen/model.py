@@ -94,13 +94,16 @@ def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[
 
 def evaluate(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig,
              chunk: int = 2048) -> tuple[Tensor, Tensor]:
-    """Mean loss and error [R] over a (possibly large, shared or per-run) set, in chunks."""
-    total_loss = W.new_zeros(W.shape[0])
-    total_err = W.new_zeros(W.shape[0])
+    """Mean loss and error [R] over a (possibly large, shared or per-run) set, in chunks.
+
+    Sums accumulate in float64, so a float32 mean of large but finite losses stays finite.
+    """
+    total_loss = W.new_zeros(W.shape[0], dtype=torch.float64)
+    total_err = W.new_zeros(W.shape[0], dtype=torch.float64)
     N = x.shape[-3]
     for start in range(0, N, chunk):
         xs, ys = x[..., start:start + chunk, :, :], y[..., start:start + chunk]
         F, _ = logits(W, xs, model)
-        total_loss += example_losses(F, ys).sum(dim=1)
-        total_err += example_errors(F, ys).sum(dim=1)
-    return total_loss / N, total_err / N
+        total_loss += example_losses(F, ys).sum(dim=1, dtype=torch.float64)
+        total_err += example_errors(F, ys).sum(dim=1, dtype=torch.float64)
+    return (total_loss / N).to(W.dtype), (total_err / N).to(W.dtype)

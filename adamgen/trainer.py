@@ -118,6 +118,7 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     R, n, B, T = len(runs), first.data.n, first.batch_size, first.train.epochs
     orders = [generator(r.seed, "batch_order") for r in runs]
     schedule = probe_epochs(first)
+    probe_at = set(schedule.tolist())
     full_noise = first.probes.noise_memorization_full
     model = first.model
     arange = torch.arange(R, device=device)[:, None]
@@ -147,7 +148,7 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
             W = W + update
             bad |= ~torch.isfinite(loss)
         diverged_at = torch.where(bad & (diverged_at < 0), epoch, diverged_at)
-        if epoch in schedule:
+        if epoch in probe_at:
             probe()
             if bool((diverged_at >= 0).all()):
                 break

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+
+from adamgen.config import (
+    apply_overrides,
+    load_yaml_text,
+    lockstep_key,
+    parse_run_config,
+    probe_epochs,
+)
+from adamgen.errors import ConfigError
+from adamgen.optim import OPTIMIZERS
+
+
+def test_defaults_are_the_papers_experiment(tiny_raw):
+    run = parse_run_config({"optimizer": {"name": "adam", "lr": 5e-5}})
+    assert (run.data.d, run.data.n, run.data.s, run.data.sigma_p, run.data.alpha) == (
+        1000, 200, 100, 0.1, 0.2)
+    assert (run.data.n_test, run.model.m, run.model.q, run.model.sigma_0) == (10000, 20, 3, 0.01)
+    assert run.optimizer["betas"] == (0.9, 0.999) and run.optimizer["eps"] == 1e-8
+    assert run.batch_size == 200 and run.train.epochs == 10000
+
+
+def test_resolved_config_round_trips(tiny):
+    run = tiny(optimizer={"name": "padam", "lr": 0.1, "p": 0.25})
+    assert parse_run_config(run.to_dict()) == run
+    assert parse_run_config(run.to_dict()).to_dict() == run.to_dict()
+
+
+def test_integers_and_floats_resolve_to_the_same_config(tiny):
+    assert tiny(model={"q": 3}) == tiny(model={"q": 3.0})
+
+
+@pytest.mark.parametrize(
+    "changes, key, fragment",
+    [
+        ({"optimizer": {"name": "adamm", "lr": 1e-3}}, "optimizer.name", "did you mean 'adam'"),
+        ({"train": {"batch_size": 3}}, "train.batch_size", "must divide data.n = 20"),
+        ({"optimizer": {"name": "adam", "lr": -1e-3}}, "optimizer.lr", "must be > 0"),
+        ({"optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": -1.0}},
+         "optimizer.weight_decay", "must be >= 0"),
+        ({"optimizer": {"name": "padam", "lr": 1e-3, "p": 0.7}}, "optimizer.p", "[0, 1/2]"),
+        ({"optimizer": {"name": "adam", "lr": 1e-3, "betas": [0.9, 1.0]}}, "optimizer.betas",
+         "[0, 1)"),
+        ({"optimizer": {"name": "adam", "lr": 1e-3, "p": 0.1}}, "optimizer.p",
+         "not a setting of adam"),
+        ({"optimizer": {"name": "adam", "lr": 1e-3, "learning_rate": 0.1}},
+         "optimizer.learning_rate", "unknown key"),
+        ({"model": {"widht": 3}}, "model.widht", "unknown key"),
+        ({"data": {"sigma_p": "0.1"}}, "data.sigma_p", "must be a number"),
+        ({"data": {"s": 60}}, "data.s", "<= data.d - 1 = 59"),
+        ({"data": {"n": 21}, "train": {"batch_size": 21}}, "data.n", "must be even"),
+        ({"train": {"epochs": 2.5}}, "train.epochs", "must be an integer"),
+        ({"train": {"device": "gpu"}}, "train.device", "'cpu', 'cuda'"),
+        ({"optimizer": {"name": "gd", "lr": 0.1}, "train": {"batch_size": 10}},
+         "train.batch_size", "full-batch"),
+        ({"probes": {"epochs": [5, 99]}}, "probes.epochs", "<= train.epochs = 30"),
+        ({"sede": 1}, "sede", "did you mean 'seed'"),
+    ],
+)
+def test_bad_values_name_the_key(tiny_raw, changes, key, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_run_config(tiny_raw(**changes))
+    assert err.value.key == key
+    assert fragment in str(err.value)
+    assert str(err.value).startswith(f"config key '{key}'")
+
+
+def test_missing_learning_rate(tiny_raw):
+    raw = tiny_raw()
+    del raw["optimizer"]["lr"]
+    with pytest.raises(ConfigError, match="'optimizer.lr': is missing"):
+        parse_run_config(raw)
+
+
+def test_missing_optimizer_section(tiny_raw):
+    raw = tiny_raw()
+    del raw["optimizer"]
+    with pytest.raises(ConfigError, match="'optimizer'.*missing"):
+        parse_run_config(raw)
+
+
+def test_every_optimizer_resolves_with_only_a_learning_rate():
+    for name in OPTIMIZERS:
+        run = parse_run_config({"optimizer": {"name": name, "lr": 0.1}})
+        assert set(run.optimizer) == {"name", *OPTIMIZERS[name].defaults}
+
+
+def test_yaml_reads_exponent_floats_as_numbers():
+    assert load_yaml_text("a: 1e-5\nb: 5.0e-5\nc: 1E3\nd: 7\ne: .5") == {
+        "a": 1e-5, "b": 5e-5, "c": 1e3, "d": 7, "e": 0.5}
+
+
+def test_overrides_parse_values_and_create_sections(tiny_raw):
+    raw = apply_overrides(tiny_raw(), ["optimizer.lr=1e-2", "train.device=cpu", "seed=4",
+                                       "optimizer.betas=[0.5, 0.9]"])
+    run = parse_run_config(raw)
+    assert run.optimizer["lr"] == 1e-2 and run.seed == 4 and run.optimizer["betas"] == (0.5, 0.9)
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_overrides(tiny_raw(), ["optimizer.lr"])
+
+
+def test_probe_schedule_is_log_spaced_with_both_ends(tiny):
+    epochs = probe_epochs(tiny(train={"epochs": 10000}, probes={"per_decade": 16}))
+    assert epochs[0] == 0 and epochs[-1] == 10000
+    assert np.all(np.diff(epochs) > 0)
+    assert 40 < len(epochs) <= 66
+    assert {1, 10, 100, 1000} <= set(epochs.tolist())
+    # runs of different lengths share their probe epochs, which keeps aggregates aligned
+    short = probe_epochs(tiny(train={"epochs": 300}, probes={"per_decade": 16}))
+    assert set(short.tolist()) - {300} <= set(epochs.tolist())
+    linear = probe_epochs(tiny(train={"epochs": 100}, probes={"per_decade": 0,
+                                                              "linear_points": 11}))
+    assert linear.tolist() == list(range(0, 101, 10))
+
+
+def test_flat_attributes_have_one_scalar_per_hyperparameter(tiny):
+    flat = tiny().flat()
+    assert flat["optimizer_lr"] == 1e-3 and flat["optimizer_beta1"] == 0.9
+    assert flat["train_batch_size"] == 20 and flat["data_balanced"] == 1
+    assert flat["seed"] == 0 and flat["optimizer_name"] == "adam"
+
+
+def test_lockstep_key_separates_what_changes_the_program(tiny):
+    base = lockstep_key(tiny())
+    assert lockstep_key(tiny(seed=3, optimizer={"name": "adam", "lr": 0.1})) == base
+    assert lockstep_key(tiny(model={"sigma_0": 0.2}, data={"alpha": 0.5})) == base
+    assert lockstep_key(tiny(train={"batch_size": 10})) != base
+    assert lockstep_key(tiny(optimizer={"name": "adamw", "lr": 1e-3})) != base
+    assert lockstep_key(tiny(optimizer={"name": "adam", "lr": 1e-3,
+                                        "bias_correction": False})) != base
