@@ -7,16 +7,14 @@ output file.
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-import torch
 import yaml
 
-from . import __version__, runfile
+from . import __version__
 from . import data as datamod
-from .config import describe_keys, load_run_config, probe_epochs
-from .errors import AdamgenError, DataFileError
-from .trainer import dataset_key, train
+from .config import describe_keys, load_run_config
+from .errors import AdamgenError
+from .jobs import prepare_output, setup_logging, train_to_files
 
 log = logging.getLogger("adamgen")
 
@@ -45,58 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _log_to_stderr() -> None:
-    """Progress and summaries go to stderr, whatever the root logger is doing."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s adamgen: %(message)s", "%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
-def _prepare_out(path: str) -> None:
-    parent = Path(path).resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataFileError(
-            f"cannot create the output directory '{parent}': {err.strerror}"
-        ) from None
-
-
-def _describe(run) -> str:
-    hyper = ", ".join(f"{k}={v}" for k, v in run.optimizer.items() if k != "name")
-    batch = "full batch" if run.batch_size == run.data.n else f"{run.steps_per_epoch} steps/epoch"
-    return (f"{run.optimizer['name']} ({hyper}); B={run.batch_size} ({batch}), "
-            f"T={run.train.epochs} epochs; data d={run.data.d} n={run.data.n} s={run.data.s} "
-            f"sigma_p={run.data.sigma_p} alpha={run.data.alpha}; model m={run.model.m} "
-            f"q={run.model.q} sigma_0={run.model.sigma_0}; seed {run.seed}; "
-            f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
-
-
 def cmd_train(args) -> None:
     run = load_run_config(args.config, args.overrides)
-    datasets = {}
-    if args.data:
-        loaded = datamod.load(args.data)
-        datamod.check_matches(loaded, run, args.data)
-        datasets[dataset_key(run)] = loaded
-    _prepare_out(args.out)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    log.info("train: %s", _describe(run))
-    (result,) = train([run], datasets, progress_every=args.progress_every)
-    runfile.save(result, args.out)
-    last = {k: v[-1] for k, v in result.probes.items()}
-    log.info("wrote %s: %s; train error %.4f, test error %.4f, max_r <w_(+1,r), v> %.4g, "
-             "%.1f s (%.0f steps/s)", args.out, result.status, last["train_error"],
-             last["test_error"], last["feature_learning"][0].max(),
-             result.timing["wall_time_s"], result.timing["steps_per_second"])
+    train_to_files([run], [args.out], [args.data], threads=args.threads,
+                   progress_every=args.progress_every)
 
 
 def cmd_data(args) -> None:
     run = load_run_config(args.config, args.overrides)
-    _prepare_out(args.out)
+    prepare_output(args.out)
     datamod.save(datamod.generate(run.data, run.seed), args.out)
     log.info("wrote %s: seed %d, n=%d, n_test=%d, d=%d", args.out, run.seed, run.data.n,
              run.data.n_test, run.data.d)
@@ -104,7 +59,7 @@ def cmd_data(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _log_to_stderr()
+    setup_logging()
     try:
         if args.command == "train":
             cmd_train(args)

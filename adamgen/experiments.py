@@ -1,0 +1,248 @@
+"""Experiments: base settings plus grid axes, expanded into runs with stable, readable paths.
+
+An experiment in the workflow config reads
+
+    zou_e1:
+      description: "..."
+      base: {data: {...}, model: {...}, train: {...}}     # a run-config fragment
+      grid: {seed: [0, 1, 2]}                              # axes shared by every optimizer
+      optimizers:                                          # the optimizer axis
+        adam: {optimizer: {lr: 5.0e-5}, grid: {weight_decay: [1.0e-5, 0.05]}}
+        gd: {optimizer: {lr: 0.02}}
+      when:                                                # conditional overrides, in order
+        - {match: {batch_size: 2}, set: {train: {epochs: 1000}}}
+
+A grid point's run config is `base`, then its optimizer's fragment, then every matching `when`
+override, then the axis values. Axes are the short names in `AXES` or any dotted run-config key
+(`data.sigma_p`, `model.sigma_0`, ...). An optimizer's own axis replaces a shared axis of the same
+name. Every run is validated by `adamgen.config` before any job starts.
+
+Run files are content-addressed: `results/runs/<optimizer>/B..-lr..-wd..-T..-seed..-<hash>.nc`,
+where the hash covers the whole resolved run config except the device. A run therefore keeps
+its path until one of its own settings changes, and experiments (or configs) that contain the
+same run share its file.
+"""
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import RunConfig, parse_run_config
+from .errors import ConfigError
+from .optim import OPTIMIZERS
+
+RESULTS = "results"
+
+# short axis name → run-config key
+AXES = {
+    "optimizer": "optimizer.name",
+    "seed": "seed",
+    "batch_size": "train.batch_size",
+    "epochs": "train.epochs",
+    "lr": "optimizer.lr",
+    "weight_decay": "optimizer.weight_decay",
+    "eps": "optimizer.eps",
+    "momentum": "optimizer.momentum",
+    "p": "optimizer.p",
+    "alpha": "optimizer.alpha",
+    "beta1": "optimizer.betas[0]",
+    "beta2": "optimizer.betas[1]",
+}
+
+
+def axis_key(axis: str) -> str:
+    return AXES.get(axis, axis)
+
+
+def dim_name(axis: str) -> str:
+    """The axis's dimension name in summary files: short names as is, dots become '_'."""
+    return axis.replace(".", "_")
+
+
+def _digest(obj: Any, length: int) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+def run_hash(run: RunConfig) -> str:
+    """Hash of everything that determines the run's numbers (the device is left out)."""
+    d = run.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k != "device"}
+    return _digest(d, 10)
+
+
+def run_id(run: RunConfig) -> str:
+    o = run.optimizer
+    label = (f"B{run.batch_size}-lr{o['lr']:g}-wd{o['weight_decay']:g}-T{run.train.epochs}"
+             f"-seed{run.seed}")
+    return f"{o['name']}/{label}-{run_hash(run)}"
+
+
+def run_path(run: RunConfig) -> str:
+    return f"{RESULTS}/runs/{run_id(run)}.nc"
+
+
+def data_path(run: RunConfig) -> str:
+    d = run.data
+    return (f"{RESULTS}/data/{d.kind}-d{d.d}-n{d.n}-{_digest(vars(d), 8)}/seed{run.seed}.nc")
+
+
+def memory_mb(run: RunConfig, runs_in_job: int = 1) -> int:
+    """A generous estimate of a training job's peak memory, for the scheduler."""
+    d = run.data
+    data_bytes = (d.n + d.n_test) * d.patches * d.d * 8 * 3  # float64 load + working copies
+    state_bytes = runs_in_job * (2 * d.n * d.patches * d.d + 10 * 2 * run.model.m * d.d) * 8
+    return int(300 + (data_bytes + state_bytes) / 2**20)
+
+
+@dataclass(frozen=True)
+class Run:
+    config: RunConfig
+    coords: dict[str, Any] = field(hash=False)  # axis → value
+
+    @property
+    def id(self) -> str:
+        return run_id(self.config)
+
+    @property
+    def path(self) -> str:
+        return run_path(self.config)
+
+    @property
+    def data_path(self) -> str:
+        return data_path(self.config)
+
+
+@dataclass
+class Experiment:
+    name: str
+    description: str
+    axes: dict[str, list]  # axis → its values (union over optimizers), seed last
+    runs: list[Run]
+
+    @property
+    def summary_path(self) -> str:
+        return f"{RESULTS}/{self.name}/summary.nc"
+
+    def manifest(self) -> dict:
+        """What the aggregation needs to know, as plain JSON-able data."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "axes": self.axes,
+            "runs": [{"path": r.path, "coords": r.coords} for r in self.runs],
+        }
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _set(raw: dict, key: str, value: Any) -> None:
+    """Set a dotted run-config key (with `betas[0]` / `betas[1]` for one beta) in a raw dict."""
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    if leaf.startswith("betas["):
+        betas = list(node.get("betas") or OPTIMIZERS[raw["optimizer"]["name"]].defaults["betas"])
+        betas[int(leaf[6])] = value
+        node["betas"] = betas
+    else:
+        node[leaf] = value
+
+
+def _where(experiment: str, coords: dict) -> str:
+    point = ", ".join(f"{k}={v}" for k, v in coords.items())
+    return f"experiment '{experiment}' at ({point})"
+
+
+def _sorted_values(values: list) -> list:
+    unique = list(dict.fromkeys(json.dumps(v) for v in values))
+    decoded = [json.loads(v) for v in unique]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in decoded):
+        return sorted(decoded)
+    return decoded
+
+
+def expand(name: str, spec: dict) -> Experiment:
+    """All runs of one experiment, validated. Errors name the experiment and the grid point."""
+    base = spec.get("base") or {}
+    shared = spec.get("grid") or {}
+    rules = spec.get("when") or []
+    optimizers = spec.get("optimizers") or {}
+    if not optimizers:
+        raise ConfigError(f"experiments.{name}.optimizers", "must name at least one optimizer")
+    runs, axis_values = [], {"optimizer": list(optimizers)}
+    for opt_name, opt_spec in optimizers.items():
+        opt_spec = dict(opt_spec or {})
+        own = opt_spec.pop("grid", None) or {}
+        axes = {**shared, **own}
+        for axis, values in axes.items():
+            if axis == "optimizer":
+                raise ConfigError(f"experiments.{name}.grid.optimizer",
+                                  "the optimizer axis is the 'optimizers' section")
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"experiments.{name}.grid.{axis}", "must be a non-empty list",
+                                  values)
+            axis_values.setdefault(axis, []).extend(values)
+        fragment = _merge(_merge(base, opt_spec), {"optimizer": {"name": opt_name}})
+        for combo in itertools.product(*axes.values()):
+            coords = {"optimizer": opt_name, **dict(zip(axes, combo, strict=True))}
+            raw = fragment
+            for i, rule in enumerate(rules):
+                raw = _apply_rule(raw, rule, coords, axes, f"experiments.{name}.when[{i}]")
+            raw = copy.deepcopy(raw)
+            for axis, value in coords.items():
+                _set(raw, axis_key(axis), value)
+            try:
+                config = parse_run_config(raw)
+            except ConfigError as err:
+                raise ConfigError(err.key, f"{err.problem} [{_where(name, coords)}]") from None
+            runs.append(Run(config=config, coords=coords))
+    _check_unique(name, runs)
+    order = [a for a in axis_values if a != "seed"] + (["seed"] if "seed" in axis_values else [])
+    axes = {a: _sorted_values(axis_values[a]) if a != "optimizer" else axis_values[a]
+            for a in order}
+    return Experiment(name=name, description=spec.get("description", ""), axes=axes, runs=runs)
+
+
+def _apply_rule(raw: dict, rule: dict, coords: dict, axes: dict, where: str) -> dict:
+    match, changes = rule.get("match") or {}, rule.get("set") or {}
+    for key in match:
+        if key not in coords and key not in axes:
+            raise ConfigError(f"{where}.match.{key}", "is not a grid axis of this experiment")
+    if not all(coords.get(k) == v for k, v in match.items()):
+        return raw
+    for axis in coords:
+        section, _, leaf = axis_key(axis).partition(".")
+        leaf = leaf.split("[")[0]
+        if section in changes and (not leaf or leaf in (changes[section] or {})):
+            raise ConfigError(f"{where}.set.{section}.{leaf}", f"sets the grid axis '{axis}'")
+    return _merge(raw, changes)
+
+
+def _check_unique(name: str, runs: list[Run]) -> None:
+    seen: dict[str, Run] = {}
+    for run in runs:
+        if run.id in seen:
+            raise ConfigError(f"experiments.{name}", f"grid points {seen[run.id].coords} and "
+                              f"{run.coords} give the same run")
+        seen[run.id] = run
+
+
+def plan(config: dict) -> dict[str, Experiment]:
+    """Every experiment of a workflow config, expanded and validated."""
+    experiments = config.get("experiments") or {}
+    if not experiments:
+        raise ConfigError("experiments", "must define at least one experiment")
+    return {name: expand(name, spec or {}) for name, spec in experiments.items()}

@@ -1,0 +1,75 @@
+"""Units of work shared by the command line and the workflow's scripts."""
+
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from . import data as datamod
+from . import runfile
+from .config import RunConfig, probe_epochs
+from .errors import DataFileError
+from .trainer import RunResult, dataset_key, train
+
+log = logging.getLogger("adamgen")
+
+
+def setup_logging(path: str | Path | None = None) -> None:
+    """Send adamgen's progress lines to a file (a Snakemake log) or to stderr."""
+    handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s adamgen: %(message)s", "%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def describe(run: RunConfig) -> str:
+    """One line with the choices a run makes."""
+    hyper = ", ".join(f"{k}={v}" for k, v in run.optimizer.items() if k != "name")
+    batch = "full batch" if run.batch_size == run.data.n else f"{run.steps_per_epoch} steps/epoch"
+    return (f"{run.optimizer['name']} ({hyper}); B={run.batch_size} ({batch}), "
+            f"T={run.train.epochs} epochs; data d={run.data.d} n={run.data.n} s={run.data.s} "
+            f"sigma_p={run.data.sigma_p} alpha={run.data.alpha}; model m={run.model.m} "
+            f"q={run.model.q} sigma_0={run.model.sigma_0}; seed {run.seed}; "
+            f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
+
+
+def prepare_output(path: str | Path) -> None:
+    """Make the output's directory now, so that an unwritable place fails before any work."""
+    parent = Path(path).resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataFileError(
+            f"cannot create the output directory '{parent}': {err.strerror}"
+        ) from None
+
+
+def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str | None],
+                   threads: int | None = None, progress_every: float = 10.0) -> list[RunResult]:
+    """Train runs in lockstep from their data files (None: generate) and write their run files.
+
+    Every input is checked before training starts; files are written only when all is done.
+    """
+    datasets = {}
+    for run, path in zip(runs, data_paths, strict=True):
+        if path:
+            loaded = datamod.load(path)
+            datamod.check_matches(loaded, run, path)
+            datasets[dataset_key(run)] = loaded
+    for out in outs:
+        prepare_output(out)
+    if threads:
+        torch.set_num_threads(threads)
+    for run in runs:
+        log.info("train: %s", describe(run))
+    results = train(runs, datasets, progress_every=progress_every)
+    for result, out in zip(results, outs, strict=True):
+        runfile.save(result, out)
+        last = {k: v[-1] for k, v in result.probes.items()}
+        log.info("wrote %s: %s; train error %.4f, test error %.4f, max_r <w_(+1,r), v> %.4g, "
+                 "%.1f s (%.0f steps/s)", out, result.status, last["train_error"],
+                 last["test_error"], last["feature_learning"][0].max(),
+                 result.timing["wall_time_s"], result.timing["steps_per_second"])
+    return results
