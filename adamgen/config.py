@@ -178,6 +178,15 @@ def _unknown(key: str, known: list[str]) -> ConfigError:
     return ConfigError(key, f"unknown key ({hint}known: {', '.join(known)})")
 
 
+def _float_hint(value: Any) -> str:
+    """YAML 1.1 loaders (Snakemake's among them) read 1e-5 as text; say so."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return ""
+    return f" (YAML reads {value} as text; write it with a decimal point, e.g. 1.0e-5)"
+
+
 def _coerce(value: Any, kind: Any, key: str) -> Any:
     """Check the YAML value against the annotated type; ints are accepted where floats are."""
     if isinstance(kind, types.UnionType):  # `int | None`
@@ -197,7 +206,7 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(key, "must be a number", value)
+        raise ConfigError(key, "must be a number" + _float_hint(value), value)
     if kind is str:
         if isinstance(value, str):
             return value

@@ -167,11 +167,12 @@ def _where(experiment: str, coords: dict) -> str:
 
 
 def _sorted_values(values: list) -> list:
-    unique = list(dict.fromkeys(json.dumps(v) for v in values))
-    decoded = [json.loads(v) for v in unique]
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in decoded):
-        return sorted(decoded)
-    return decoded
+    """Unique values in order: numbers ascending, others as first seen; None last."""
+    unique = [json.loads(v) for v in dict.fromkeys(json.dumps(v) for v in values)]
+    present = [v for v in unique if v is not None]
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        present = sorted(present)
+    return present + [None] * (len(present) < len(unique))
 
 
 def expand(name: str, spec: dict) -> Experiment:
@@ -182,7 +183,7 @@ def expand(name: str, spec: dict) -> Experiment:
     optimizers = spec.get("optimizers") or {}
     if not optimizers:
         raise ConfigError(f"experiments.{name}.optimizers", "must name at least one optimizer")
-    runs, axis_values = [], {"optimizer": list(optimizers)}
+    runs, axis_values = [], {"optimizer": list(optimizers)}  # axes in order of appearance
     for opt_name, opt_spec in optimizers.items():
         opt_spec = dict(opt_spec or {})
         own = opt_spec.pop("grid", None) or {}
@@ -194,7 +195,7 @@ def expand(name: str, spec: dict) -> Experiment:
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"experiments.{name}.grid.{axis}", "must be a non-empty list",
                                   values)
-            axis_values.setdefault(axis, []).extend(values)
+            axis_values.setdefault(axis, [])
         fragment = _merge(_merge(base, opt_spec), {"optimizer": {"name": opt_name}})
         for combo in itertools.product(*axes.values()):
             coords = {"optimizer": opt_name, **dict(zip(axes, combo, strict=True))}
@@ -211,9 +212,25 @@ def expand(name: str, spec: dict) -> Experiment:
             runs.append(Run(config=config, coords=coords))
     _check_unique(name, runs)
     order = [a for a in axis_values if a != "seed"] + (["seed"] if "seed" in axis_values else [])
-    axes = {a: _sorted_values(axis_values[a]) if a != "optimizer" else axis_values[a]
-            for a in order}
+    # every run has a coordinate on every axis: its own value of that key, or None where its
+    # optimizer has no such setting (gd has no beta1)
+    runs = [Run(config=r.config, coords={a: coordinate(r.config, a) for a in order})
+            for r in runs]
+    axes = {a: _sorted_values([r.coords[a] for r in runs]) for a in order}
     return Experiment(name=name, description=spec.get("description", ""), axes=axes, runs=runs)
+
+
+def coordinate(run: RunConfig, axis: str) -> Any:
+    """The run's value of an axis's key; None where the key does not apply to the run."""
+    node: Any = run.to_dict()
+    for part in axis_key(axis).split("."):
+        index = None
+        if part.endswith("]"):
+            part, index = part[:-3], int(part[-2])
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part] if index is None else node[part][index]
+    return node
 
 
 def _apply_rule(raw: dict, rule: dict, coords: dict, axes: dict, where: str) -> dict:
@@ -246,3 +263,15 @@ def plan(config: dict) -> dict[str, Experiment]:
     if not experiments:
         raise ConfigError("experiments", "must define at least one experiment")
     return {name: expand(name, spec or {}) for name, spec in experiments.items()}
+
+
+def explain_schema_error(err: Exception) -> str:
+    """One line naming the offending key, from Snakemake's schema-validation error."""
+    import jsonschema
+
+    inner = next((a for a in getattr(err, "args", ())
+                  if isinstance(a, jsonschema.ValidationError)), None)
+    if inner is None:
+        return str(err)
+    path = ".".join(str(p) for p in inner.absolute_path) or "<top level>"
+    return f"invalid config: config key '{path}': {inner.message}"

@@ -48,6 +48,7 @@ def test_integers_and_floats_resolve_to_the_same_config(tiny):
          "optimizer.learning_rate", "unknown key"),
         ({"model": {"widht": 3}}, "model.widht", "unknown key"),
         ({"data": {"sigma_p": "0.1"}}, "data.sigma_p", "must be a number"),
+        ({"optimizer": {"name": "adam", "lr": "1e-5"}}, "optimizer.lr", "write it with a decimal"),
         ({"data": {"s": 60}}, "data.s", "<= data.d - 1 = 59"),
         ({"data": {"n": 21}, "train": {"batch_size": 21}}, "data.n", "must be even"),
         ({"train": {"epochs": 2.5}}, "train.epochs", "must be an integer"),

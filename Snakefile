@@ -1,0 +1,30 @@
+# adamgen: a grid of runs -> datasets -> trained run files -> summaries -> tables and figures.
+# Read top to bottom: configuration, then one include per stage. See README.md and config/README.md.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+# The default grid; a --configfile given on the command line replaces it (Snakemake would
+# otherwise merge the two, running the default experiments as well).
+if not config:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/report.smk"

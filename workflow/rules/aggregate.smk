@@ -1,0 +1,18 @@
+# Every run of an experiment combined along its grid dimensions: results/<experiment>/summary.nc.
+
+
+rule aggregate:
+    input:
+        experiment_runs,
+    output:
+        f"{ex.RESULTS}/{{experiment}}/summary.nc",
+    log:
+        f"{ex.RESULTS}/logs/{{experiment}}/aggregate.log",
+    benchmark:
+        f"{ex.RESULTS}/benchmarks/{{experiment}}/aggregate.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        manifest=experiment_manifest,
+    script:
+        "../../scripts/aggregate.py"
