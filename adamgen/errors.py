@@ -11,6 +11,7 @@ class ConfigError(AdamgenError, ValueError):
     def __init__(self, key: str, problem: str, value: object = ...):
         self.key = key
         self.problem = problem
+        self.value = value
         shown = "" if value is ... else f" = {value!r}"
         super().__init__(f"config key '{key}'{shown}: {problem}")
 

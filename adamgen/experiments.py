@@ -208,7 +208,8 @@ def expand(name: str, spec: dict) -> Experiment:
             try:
                 config = parse_run_config(raw)
             except ConfigError as err:
-                raise ConfigError(err.key, f"{err.problem} [{_where(name, coords)}]") from None
+                raise ConfigError(err.key, f"{err.problem} [{_where(name, coords)}]",
+                                  err.value) from None
             runs.append(Run(config=config, coords=coords))
     _check_unique(name, runs)
     order = [a for a in axis_values if a != "seed"] + (["seed"] if "seed" in axis_values else [])
@@ -269,8 +270,9 @@ def explain_schema_error(err: Exception) -> str:
     """One line naming the offending key, from Snakemake's schema-validation error."""
     import jsonschema
 
-    inner = next((a for a in getattr(err, "args", ())
-                  if isinstance(a, jsonschema.ValidationError)), None)
+    inner = err
+    while inner is not None and not isinstance(inner, jsonschema.ValidationError):
+        inner = inner.__cause__ or inner.__context__
     if inner is None:
         return str(err)
     path = ".".join(str(p) for p in inner.absolute_path) or "<top level>"

@@ -50,9 +50,9 @@ def run_gpus(wildcards):
 
 
 def dataset_config(wildcards):
-    return DATASETS[
-        f"{ex.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"
-    ].config.to_dict()
+    """Only what the data set depends on: its data settings and seed."""
+    run = DATASETS[f"{ex.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"].config
+    return {"seed": run.seed, "data": run.to_dict()["data"]}
 
 
 def experiment_runs(wildcards):

@@ -11,6 +11,6 @@ rule dataset:
     conda:
         "../../environment.yml"
     params:
-        run=dataset_config,
+        dataset=dataset_config,
     script:
         "../../scripts/make_dataset.py"

@@ -1,0 +1,172 @@
+"""The Snakemake workflow on the tiny config: end to end, incremental reruns, invalid configs."""
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+import yaml
+
+from adamgen import experiments as ex
+from adamgen import figures
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+PLOT_RULES = {"dynamics": "plot_dynamics", "errors": "plot_errors", "heatmap": "plot_heatmap",
+              "test": "plot_sweep"}
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / ".cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(path), *args],
+        capture_output=True, text=True, env=env)
+
+
+def planned(workdir: Path, config: dict) -> set[tuple[str, str]]:
+    """(rule, first output) of every job a dry run plans; ('all', '') for the target rule."""
+    proc = snakemake(workdir, config, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    jobs, rule = set(), None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        header = re.match(r"^(?:local)?rule (\w+):$", line)
+        if header:
+            if rule == "all":
+                jobs.add(("all", ""))
+            rule = header.group(1)
+        elif rule and (out := re.match(r"^\s+output: (\S+?),? ", line + " ")):
+            jobs.add((rule, out.group(1)))
+            rule = None
+    if rule == "all":
+        jobs.add(("all", ""))
+    return jobs
+
+
+def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
+    """The aggregation, table and figure jobs of an experiment, and the target rule."""
+    experiment = ex.plan(config)[name]
+    base = f"results/{name}"
+    jobs = {("aggregate", f"{base}/summary.nc"), ("make_tables", f"{base}/tables/final.csv"),
+            ("all", "")}
+    for figure in figures.names(experiment.axes):
+        jobs.add((PLOT_RULES[figure.split("-")[0].split("_")[0]], f"{base}/figures/{figure}.png"))
+    return jobs
+
+
+def runs_where(config: dict, **coords) -> set[tuple[str, str]]:
+    runs = ex.plan(config)["tiny"].runs
+    return {("train", r.path) for r in runs
+            if all(r.coords[k] == v for k, v in coords.items())}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny workflow, run once to completion."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    proc = snakemake(workdir, TINY, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+def test_the_workflow_produces_summary_tables_and_figures(finished):
+    results = finished / "results" / "tiny"
+    summary = xr.open_dataset(results / "summary.nc", engine="netcdf4")
+    assert list(summary["final_test_error"].dims) == ["optimizer", "batch_size", "weight_decay",
+                                                      "seed"]
+    assert summary["optimizer"].values.tolist() == ["adam", "adamw", "gd"]
+    assert int(summary.attrs["runs"]) == len(ex.plan(TINY)["tiny"].runs) == 14
+    assert (summary["status"] == "completed").sum() == 14
+    summary.close()
+    table = (results / "tables" / "final.md").read_text()
+    assert table.count("\n| adam |") == 4 and "| gd | 20 | 0.0001 | 2/2 |" in table
+    assert (results / "tables" / "final.tex").read_text().startswith(r"\begin{tabular}")
+    for figure in figures.names(ex.plan(TINY)["tiny"].axes):
+        for suffix in ("png", "pdf"):
+            assert (results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
+    logs = list((finished / "results" / "logs" / "runs").rglob("*.log"))
+    assert len(logs) == 14 and all("wrote results/runs/" in p.read_text() for p in logs)
+
+
+def test_a_finished_workflow_plans_nothing(finished):
+    assert planned(finished, TINY) == set()
+
+
+def test_adding_a_weight_decay_plans_only_its_runs(finished):
+    config = copy.deepcopy(TINY)
+    config["experiments"]["tiny"]["optimizers"]["adamw"]["grid"]["weight_decay"].append(0.1)
+    expected = runs_where(config, optimizer="adamw", weight_decay=0.1) | downstream(config)
+    assert len(expected) == 4 + len(downstream(config))
+    assert planned(finished, config) == expected
+
+
+def test_changing_one_optimizers_epochs_plans_only_its_runs(finished):
+    config = copy.deepcopy(TINY)
+    config["experiments"]["tiny"]["optimizers"]["gd"]["train"] = {"epochs": 30}
+    expected = runs_where(config, optimizer="gd") | downstream(config)
+    assert planned(finished, config) == expected
+
+
+def test_changing_a_data_parameter_plans_new_data_and_the_runs_that_use_it(finished):
+    config = copy.deepcopy(TINY)
+    config["experiments"]["tiny"]["optimizers"]["gd"]["data"] = {"alpha": 0.3}
+    gd = [r for r in ex.plan(config)["tiny"].runs if r.coords["optimizer"] == "gd"]
+    data = {("dataset", r.data_path) for r in gd}
+    assert len(data) == 2  # one per seed
+    expected = data | runs_where(config, optimizer="gd") | downstream(config)
+    assert planned(finished, config) == expected
+
+
+def test_the_report_bundles_every_figure_and_table(finished):
+    proc = snakemake(finished, TINY, "--report", "report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (finished / "report.html").read_text()
+    for figure in figures.names(ex.plan(TINY)["tiny"].axes):
+        assert f"{figure}.png" in html
+    assert "final.csv" in html and "Zou et al. Fig. 2" in html
+
+
+def _broken(change) -> dict:
+    config = copy.deepcopy(TINY)
+    change(config["experiments"]["tiny"])
+    return config
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda e: e["optimizers"].update(adamm=e["optimizers"].pop("adam")),
+         "config key 'experiments.tiny.optimizers': 'adamm' is not one of"),
+        (lambda e: e["grid"].update(batch_size=[20, 3]),
+         "config key 'train.batch_size' = 3: must divide data.n = 20 [experiment 'tiny'"),
+        (lambda e: e["base"]["model"].update(widht=4),
+         "config key 'model.widht': unknown key (known: q, m, c, sigma_0"),
+        (lambda e: e["optimizers"]["adam"]["optimizer"].update(lr="1e-3"),
+         "config key 'optimizer.lr' = '1e-3': must be a number (YAML reads 1e-3 as text"),
+        (lambda e: e["grid"].update(batchsize=[20]),
+         "config key 'experiments.tiny.grid': 'batchsize' does not match"),
+        (lambda e: e["optimizers"]["gd"]["optimizer"].update(lr=-0.5),
+         "config key 'optimizer.lr' = -0.5: must be > 0"),
+    ],
+    ids=["misspelled-optimizer", "batch-not-dividing-n", "unknown-key", "text-float",
+         "unknown-axis", "negative-lr"],
+)
+def test_an_invalid_config_fails_before_any_job(tmp_path, change, fragment):
+    proc = snakemake(tmp_path, _broken(change), "--cores", "1")
+    assert proc.returncode != 0
+    assert fragment in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_workflow_is_lint_clean(tmp_path):
+    proc = snakemake(tmp_path, TINY, "--lint")
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr
+    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
