@@ -94,6 +94,14 @@ class TrainConfig:
                        _at_least(0))
     device: str = _key("cpu", "'cpu', 'cuda' or 'cuda:N'", _device)
     dtype: str = _key("float32", "'float32' or 'float64'", _choice("float32", "float64"))
+    engine: str = _key("auto", "'reference' (torch, any device), 'fast' (structured-sparse "
+                       "CPU kernels) or 'auto' (fast where it applies)",
+                       _choice("auto", "reference", "fast"))
+
+    def cross_checks(self):
+        if self.engine == "fast" and self.device != "cpu":
+            yield "engine", self.engine, "the fast engine runs on the CPU; use 'auto' or " \
+                "'reference' with a CUDA device"
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,13 @@ def _digest(obj: Any, length: int) -> str:
 
 
 def run_hash(run: RunConfig) -> str:
-    """Hash of everything that determines the run's numbers (the device is left out)."""
+    """Hash of everything that determines the run's numbers.
+
+    Where it runs (device, engine) is left out: the engines agree to float tolerance (tests),
+    and the run file records which one ran.
+    """
     d = run.to_dict()
-    d["train"] = {k: v for k, v in d["train"].items() if k != "device"}
+    d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "engine")}
     return _digest(d, 10)
 
 

@@ -16,20 +16,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .config import ModelConfig
-from .model import J_SIGN, class_index, evaluate, loss_and_grad
+from .model import J_SIGN, class_index
 from .optim.transforms import per_run
 
 
 @dataclass
 class ProbeData:
-    """Everything the probes read, for R runs. Training arrays carry the run axis."""
+    """What the feature and noise probes read, for R runs (each with the run axis)."""
 
-    x: Tensor  # [R, n, P, d]
     y: Tensor  # [R, n]
     xi: Tensor  # [R, n, P − 1, d]
     feature: Tensor  # [R, d]
-    tests: list[tuple[Tensor, Tensor, Tensor]]  # (run indices, x_test [N, P, d], y_test [N])
 
 
 # name → (dims after the run axis, long_name, units)
@@ -60,9 +57,13 @@ def _noise_summaries(own: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack(lo, dim=1), torch.stack(hi, dim=1)
 
 
-def record(W: Tensor, data: ProbeData, model: ModelConfig, l2: Tensor,
-           full_noise: bool = False) -> dict[str, Tensor]:
-    """All probes for R runs at once. `l2` is λ where the decay is coupled, else 0: [R]."""
+def record(W: Tensor, data: ProbeData, l2: Tensor, train: tuple[Tensor, Tensor, Tensor],
+           test: tuple[Tensor, Tensor], full_noise: bool = False) -> dict[str, Tensor]:
+    """All probes for R runs at once.
+
+    `train` is the engine's (mean loss, error, full-batch data gradient) on the training set,
+    `test` its (mean loss, error) on the test set; `l2` is λ where the decay is coupled, else 0.
+    """
     R, _, m, _ = W.shape
     sign = W.new_tensor(J_SIGN)[None, :, None]
     out = {"feature_learning": torch.einsum("rjmd,rd->rjm", W, data.feature) * sign}
@@ -74,12 +75,9 @@ def record(W: Tensor, data: ProbeData, model: ModelConfig, l2: Tensor,
     if full_noise:
         out["noise_memorization"] = inner
 
-    out["train_loss"], out["train_error"] = evaluate(W, data.x, data.y, model)
-    grad = loss_and_grad(W, data.x, data.y, model)[1] + per_run(l2, W) * W
-
-    out["test_loss"], out["test_error"] = W.new_zeros(R), W.new_zeros(R)
-    for runs, x_test, y_test in data.tests:
-        out["test_loss"][runs], out["test_error"][runs] = evaluate(W[runs], x_test, y_test, model)
+    out["train_loss"], out["train_error"], data_grad = train
+    out["test_loss"], out["test_error"] = test
+    grad = data_grad + per_run(l2, W) * W
 
     out["grad_norm_l1"] = grad.abs().sum(dim=(1, 2, 3))
     out["grad_norm_l2"] = grad.pow(2).sum(dim=(1, 2, 3)).sqrt()

@@ -1,9 +1,12 @@
-"""Lockstep training: R runs advanced together as one tensor program [SPEC §4].
+"""Lockstep training: R runs advanced together [SPEC §4].
 
 An epoch is a fresh random permutation of the n training examples cut into n/B mini-batches;
 with B = n (full batch) the gradient is the full sum and no permutation is drawn. Each run draws
 its permutations from its own seed's stream, so a run's batch order, data and initial weights
 never depend on which other runs share its lockstep group.
+
+The trainer only schedules: it hands the engine (adamgen.engines) chunks of epochs between
+probe points, with the chunk's permutations precomputed, and records the probes.
 """
 
 import logging
@@ -12,17 +15,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from . import data as datamod
+from . import engines
 from .config import RunConfig, lockstep_key, probe_epochs
 from .errors import ConfigError
-from .model import init_weights, loss_and_grad
-from .optim import OPTIMIZERS, build_optimizer, per_run_hyperparameters
+from .model import init_weights
+from .optim import OPTIMIZERS, per_run_hyperparameters
 from .probes import ProbeData, record
 from .seeding import generator
 
 log = logging.getLogger("adamgen")
+
+CHUNK_RUN_STEPS = 2_000_000  # at most this many run-steps between progress checks
+CHUNK_PERM_ENTRIES = 1 << 24  # and at most this many precomputed batch indices
 
 
 @dataclass
@@ -49,44 +55,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-@dataclass
-class _Group:
-    """The tensors of one lockstep group, on its device."""
-
-    runs: list[RunConfig]
-    probe_data: ProbeData
-    datasets: list[datamod.PatchData]
-
-    @property
-    def x(self) -> Tensor:
-        return self.probe_data.x
-
-    @property
-    def y(self) -> Tensor:
-        return self.probe_data.y
-
-
-def _prepare(runs: list[RunConfig], provided: dict, device, dtype) -> _Group:
+def _datasets(runs: list[RunConfig], provided: dict) -> tuple[list, np.ndarray]:
+    """The distinct data sets of the runs, and which one each run uses."""
     keys = list(dict.fromkeys(dataset_key(r) for r in runs))
     datasets = [provided.get(k) or datamod.generate(k[1], k[0]) for k in keys]
-    index = [keys.index(dataset_key(r)) for r in runs]
+    return datasets, np.array([keys.index(dataset_key(r)) for r in runs], dtype=np.int64)
 
-    def stack(get) -> Tensor:
-        return torch.stack([torch.as_tensor(get(datasets[u])) for u in index]).to(device)
 
-    tests = []
-    for u, ds in enumerate(datasets):
-        members = torch.tensor([r for r, k in enumerate(index) if k == u], device=device)
-        tests.append((members, torch.as_tensor(ds.test.x).to(device, dtype),
-                      torch.as_tensor(ds.test.y).to(device)))
-    probe_data = ProbeData(
-        x=stack(lambda ds: ds.train.x).to(dtype),
-        y=stack(lambda ds: ds.train.y),
-        xi=stack(lambda ds: ds.train.xi).to(dtype),
-        feature=stack(lambda ds: ds.feature).to(dtype),
-        tests=tests,
-    )
-    return _Group(runs=runs, probe_data=probe_data, datasets=[datasets[u] for u in index])
+def _chunks(schedule: np.ndarray, T: int, per_epoch: int):
+    """(first epoch, number of epochs) pieces that end on every probe epoch."""
+    cap = max(1, min(CHUNK_RUN_STEPS // per_epoch, CHUNK_PERM_ENTRIES // per_epoch))
+    epoch = 0
+    for target in schedule[schedule > 0]:
+        while epoch < target:
+            size = min(cap, int(target) - epoch)
+            yield epoch, size
+            epoch += size
 
 
 def train(runs: list[RunConfig], datasets: dict | None = None,
@@ -100,83 +84,76 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     for r in runs[1:]:
         if lockstep_key(r) != lockstep_key(first):
             raise ValueError("runs in one lockstep group must share shapes, optimizer, batch "
-                             "size, schedule, device and dtype")
+                             "size, schedule, device, dtype and engine")
     device = resolve_device(first.train.device)
     dtype = getattr(torch, first.train.dtype)
     started = time.perf_counter()
-    group = _prepare(runs, datasets or {}, device, dtype)
+    unique, data_index = _datasets(runs, datasets or {})
 
     name = first.optimizer["name"]
-    W = torch.stack([init_weights(r) for r in runs]).to(device, dtype)
-    W_init = W.clone()
-    hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W)
-    optimizer = build_optimizer(name, hyper)
-    state = optimizer.init(W)
-    coupled = OPTIMIZERS[name].coupled
-    l2 = hyper["weight_decay"] if coupled else torch.zeros_like(hyper["weight_decay"])
+    W0 = torch.stack([init_weights(r) for r in runs]).to(device, dtype)
+    hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
+    l2 = hyper["weight_decay"] if OPTIMIZERS[name].coupled else torch.zeros_like(W0[:, 0, 0, 0])
+    engine_class = engines.choose(first.train.engine, device, unique)
+    engine = engine_class(unique, data_index, W0, name, hyper, first.model, first.batch_size)
+    probe_data = ProbeData(
+        y=torch.stack([torch.as_tensor(unique[u].train.y) for u in data_index]).to(device),
+        xi=torch.stack([torch.as_tensor(unique[u].train.xi) for u in data_index]).to(device,
+                                                                                      dtype),
+        feature=torch.stack([torch.as_tensor(unique[u].feature) for u in data_index]).to(
+            device, dtype),
+    )
 
     R, n, B, T = len(runs), first.data.n, first.batch_size, first.train.epochs
     orders = [generator(r.seed, "batch_order") for r in runs]
     schedule = probe_epochs(first)
-    probe_at = set(schedule.tolist())
-    full_noise = first.probes.noise_memorization_full
-    model = first.model
-    arange = torch.arange(R, device=device)[:, None]
-
     records: list[dict[str, np.ndarray]] = []
-    bad = torch.zeros(R, dtype=torch.bool, device=device)
-    diverged_at = torch.full((R,), -1, dtype=torch.long, device=device)
 
     def probe() -> None:
-        rec = record(W, group.probe_data, model, l2, full_noise)
+        rec = record(engine.weights(), probe_data, l2, engine.train_stats(),
+                     engine.test_stats(), first.probes.noise_memorization_full)
         records.append({k: v.detach().cpu().numpy() for k, v in rec.items()})
 
-    loop_start = time.perf_counter()
-    last_report = loop_start
+    loop_start = last_report = time.perf_counter()
     probe()
-    epoch = 0
-    for epoch in range(1, T + 1):
-        if B == n:
-            batches = [(group.x, group.y)]
-        else:
-            perm = torch.from_numpy(np.stack([g.permutation(n) for g in orders])).to(device)
-            batches = ((group.x[arange, idx], group.y[arange, idx])
-                       for idx in perm.split(B, dim=1))
-        for xb, yb in batches:
-            loss, grad = loss_and_grad(W, xb, yb, model)
-            update, state = optimizer.update(grad, state, W)
-            W = W + update
-            bad |= ~torch.isfinite(loss)
-        diverged_at = torch.where(bad & (diverged_at < 0), epoch, diverged_at)
-        if epoch in probe_at:
+    done = 0
+    for epoch0, size in _chunks(schedule, T, R * (n // B)):
+        perms = None
+        if B < n:
+            perms = np.stack([np.stack([g.permutation(n) for g in orders]) for _ in range(size)])
+        engine.advance(epoch0, perms, size)
+        done = epoch0 + size
+        if done in schedule:
             probe()
-            if bool((diverged_at >= 0).all()):
+            if (engine.diverged() >= 0).all():
                 break
         now = time.perf_counter()
         if now - last_report >= progress_every:
             last_report = now
-            log.info("epoch %d/%d (%.0f%%), %.0f s, %.0f steps/s", epoch, T, 100 * epoch / T,
-                     now - loop_start, epoch * (n // B) / (now - loop_start))
+            log.info("epoch %d/%d (%.0f%%), %.0f s, %.0f steps/s", done, T, 100 * done / T,
+                     now - loop_start, done * (n // B) / (now - loop_start))
     elapsed = time.perf_counter() - loop_start
-    steps = epoch * (n // B)
+    steps = done * (n // B)
     timing = {
         "wall_time_s": time.perf_counter() - started,
         "train_time_s": elapsed,
         "steps": steps,
         "steps_per_second": steps / elapsed if elapsed > 0 else float("nan"),
         "runs_in_lockstep": R,
+        "engine": engine.name,
         "device": str(device),
         "dtype": first.train.dtype,
     }
-    return _results(group, schedule, records, diverged_at.cpu().numpy(), W_init, W, timing)
+    return _results(runs, unique, data_index, schedule, records, engine.diverged(), W0,
+                    engine.weights(), timing)
 
 
-def _results(group: _Group, schedule: np.ndarray, records: list[dict], diverged_at: np.ndarray,
-             W_init: Tensor, W: Tensor, timing: dict) -> list[RunResult]:
+def _results(runs, unique, data_index, schedule, records, diverged_at, W_init, W,
+             timing) -> list[RunResult]:
     names = records[0].keys()
     stacked = {k: np.stack([rec[k] for rec in records]) for k in names}  # [E_done, R, ...]
     results = []
-    for r, run in enumerate(group.runs):
+    for r, run in enumerate(runs):
         probes = {}
         for k, v in stacked.items():
             full = np.full((len(schedule),) + v.shape[2:], np.nan, dtype=v.dtype)
@@ -191,7 +168,7 @@ def _results(group: _Group, schedule: np.ndarray, records: list[dict], diverged_
             probes=probes,
             status="diverged" if diverged_at[r] >= 0 else "completed",
             diverged_epoch=int(diverged_at[r]) if diverged_at[r] >= 0 else None,
-            labels=group.datasets[r].train.y,
+            labels=unique[data_index[r]].train.y,
             weights_initial=W_init[r].cpu().numpy() if store else None,
             weights_final=W[r].detach().cpu().numpy() if store else None,
             timing=timing,

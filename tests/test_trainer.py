@@ -8,6 +8,18 @@ from adamgen.seeding import generator
 from adamgen.trainer import train
 
 
+@pytest.fixture(params=["reference", "fast"])
+def tiny(request, tiny):
+    """Every test here runs once per engine."""
+    engine = request.param
+
+    def make(**changes):
+        changes["train"] = {**changes.get("train", {}), "engine": engine}
+        return tiny(**changes)
+
+    return make
+
+
 def _same(a, b):
     assert a.keys() == b.keys()
     for k in a:

@@ -66,7 +66,8 @@ class NamedOptimizer:
     defaults: dict[str, Any]  # exactly the optimizer's hyperparameters
     build: Callable[[dict[str, Any]], Transform]
     coupled: bool  # weight decay enters the gradient (L2 in the objective)
-    full_batch: bool = False
+    fused: tuple[str, frozenset[str]]  # the fast path's update family and variant (adamgen.fast)
+    full_batch: bool = False  # gd: B must equal n
 
 
 def _coupled(inner: Callable[[dict], list[Transform]]) -> Callable[[dict], Transform]:
@@ -92,34 +93,36 @@ _ADAM_DEFAULTS = {"lr": REQUIRED, "weight_decay": 0.0, "betas": (0.9, 0.999), "e
                   "bias_correction": True}
 _PLAIN = {"lr": REQUIRED, "weight_decay": 0.0}
 
+def _named(doc, defaults, build, coupled, family, *variant, full_batch=False):
+    return NamedOptimizer(doc, defaults, build, coupled, (family, frozenset(variant)), full_batch)
+
+
 OPTIMIZERS: dict[str, NamedOptimizer] = {
-    "gd": NamedOptimizer("full-batch gradient descent: W ← W − η g", _PLAIN,
-                         _coupled(lambda h: []), coupled=True, full_batch=True),
-    "sgd": NamedOptimizer("mini-batch SGD: W ← W − η g", _PLAIN,
-                          _coupled(lambda h: []), coupled=True),
-    "sgd_momentum": NamedOptimizer("SGD with momentum: b ← μ b + g; W ← W − η b",
-                                   {**_PLAIN, "momentum": 0.9},
-                                   _coupled(lambda h: [trace(h["momentum"])]), coupled=True),
-    "adam": NamedOptimizer("Adam with coupled L2 weight decay", _ADAM_DEFAULTS,
-                           _coupled(_adam()), coupled=True),
-    "adamw": NamedOptimizer("Adam with decoupled weight decay", _ADAM_DEFAULTS,
-                            _decoupled(_adam()), coupled=False),
-    "amsgrad": NamedOptimizer("Adam with v̂ ← max(v̂, v)", _ADAM_DEFAULTS,
-                              _coupled(_adam(amsgrad=True)), coupled=True),
-    "padam": NamedOptimizer("partially adaptive AMSGrad: W ← W − η m / (v̂^p + ε)",
-                            {**_ADAM_DEFAULTS, "p": 0.125},
-                            _coupled(_adam(amsgrad=True, padam=True)), coupled=True),
-    "signsgd": NamedOptimizer("sign descent: W ← W − η sign(g)", _PLAIN,
-                              _coupled(lambda h: [scale_by_sign()]), coupled=True),
-    "signsgdw": NamedOptimizer("sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)",
-                               _PLAIN, _decoupled(lambda h: [scale_by_sign()]), coupled=False),
-    "adagrad": NamedOptimizer("Adagrad: G ← G + g²; W ← W − η g / (√G + ε)",
-                              {**_PLAIN, "eps": 1e-10},
-                              _coupled(lambda h: [scale_by_rss(h["eps"])]), coupled=True),
-    "rmsprop": NamedOptimizer("RMSprop: v ← a v + (1 − a) g²; W ← W − η g / (√v + ε)",
-                              {**_PLAIN, "alpha": 0.99, "eps": 1e-8},
-                              _coupled(lambda h: [scale_by_rms(h["alpha"], h["eps"])]),
-                              coupled=True),
+    "gd": _named("full-batch gradient descent: W ← W − η g", _PLAIN,
+                 _coupled(lambda h: []), True, "sgd", full_batch=True),
+    "sgd": _named("mini-batch SGD: W ← W − η g", _PLAIN,
+                  _coupled(lambda h: []), True, "sgd"),
+    "sgd_momentum": _named("SGD with momentum: b ← μ b + g; W ← W − η b",
+                           {**_PLAIN, "momentum": 0.9},
+                           _coupled(lambda h: [trace(h["momentum"])]), True, "sgd", "momentum"),
+    "adam": _named("Adam with coupled L2 weight decay", _ADAM_DEFAULTS,
+                   _coupled(_adam()), True, "adam"),
+    "adamw": _named("Adam with decoupled weight decay", _ADAM_DEFAULTS,
+                    _decoupled(_adam()), False, "adam"),
+    "amsgrad": _named("Adam with v̂ ← max(v̂, v)", _ADAM_DEFAULTS,
+                      _coupled(_adam(amsgrad=True)), True, "adam", "amsgrad"),
+    "padam": _named("partially adaptive AMSGrad: W ← W − η m / (v̂^p + ε)",
+                    {**_ADAM_DEFAULTS, "p": 0.125},
+                    _coupled(_adam(amsgrad=True, padam=True)), True, "adam", "amsgrad", "power"),
+    "signsgd": _named("sign descent: W ← W − η sign(g)", _PLAIN,
+                      _coupled(lambda h: [scale_by_sign()]), True, "sign"),
+    "signsgdw": _named("sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)", _PLAIN,
+                       _decoupled(lambda h: [scale_by_sign()]), False, "sign"),
+    "adagrad": _named("Adagrad: G ← G + g²; W ← W − η g / (√G + ε)", {**_PLAIN, "eps": 1e-10},
+                      _coupled(lambda h: [scale_by_rss(h["eps"])]), True, "adagrad"),
+    "rmsprop": _named("RMSprop: v ← a v + (1 − a) g²; W ← W − η g / (√v + ε)",
+                      {**_PLAIN, "alpha": 0.99, "eps": 1e-8},
+                      _coupled(lambda h: [scale_by_rms(h["alpha"], h["eps"])]), True, "rmsprop"),
 }
 
 

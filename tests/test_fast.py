@@ -1,0 +1,169 @@
+"""The structured fast path (adamgen.fast) against the dense torch reference, step for step."""
+
+import numpy as np
+import pytest
+import torch
+
+from adamgen import data as datamod
+from adamgen.config import DataConfig, ModelConfig
+from adamgen.engines import FastEngine, ReferenceEngine, to_fast_layout, to_reference_layout
+from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
+from adamgen.structure import is_structured, to_csr, to_dense
+from adamgen.trainer import train
+
+N_TRAIN = 20
+
+SETTINGS = {  # three runs per optimizer, with different hyperparameters
+    "gd": [{"lr": 0.5, "weight_decay": 0.0}, {"lr": 1.0, "weight_decay": 0.01},
+           {"lr": 0.2, "weight_decay": 0.1}],
+    "sgd_momentum": [{"lr": 0.2, "weight_decay": 1e-3, "momentum": 0.9},
+                     {"lr": 0.5, "weight_decay": 0.0, "momentum": 0.5},
+                     {"lr": 0.1, "weight_decay": 0.01, "momentum": 0.0}],
+    "adam": [{"lr": 3e-3, "weight_decay": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8},
+             {"lr": 1e-2, "weight_decay": 0.0, "betas": (0.5, 0.9), "eps": 1e-6,
+              "bias_correction": True},
+             {"lr": 5e-3, "weight_decay": 0.1, "betas": (0.0, 0.99), "eps": 1e-3}],
+}
+SETTINGS["sgd"] = SETTINGS["gd"]
+SETTINGS["adamw"] = SETTINGS["amsgrad"] = SETTINGS["adam"]
+SETTINGS["padam"] = [{**s, "p": p} for s, p in zip(SETTINGS["adam"], (0.125, 0.0, 0.4),
+                                                    strict=True)]
+SETTINGS["signsgd"] = SETTINGS["signsgdw"] = [
+    {"lr": 1e-3, "weight_decay": 1e-2}, {"lr": 3e-3, "weight_decay": 0.0},
+    {"lr": 2e-3, "weight_decay": 0.5}]
+SETTINGS["adagrad"] = [{"lr": 0.05, "weight_decay": 0.0, "eps": 1e-10},
+                       {"lr": 0.1, "weight_decay": 1e-2, "eps": 1e-6},
+                       {"lr": 0.02, "weight_decay": 0.1, "eps": 1e-3}]
+SETTINGS["rmsprop"] = [{"lr": 3e-3, "weight_decay": 0.0, "alpha": 0.99, "eps": 1e-8},
+                       {"lr": 1e-3, "weight_decay": 1e-2, "alpha": 0.9, "eps": 1e-6},
+                       {"lr": 5e-3, "weight_decay": 0.1, "alpha": 0.5, "eps": 1e-3}]
+
+
+def _datasets(patches=2):
+    cfg = DataConfig(d=60, n=N_TRAIN, s=8, sigma_p=0.35, n_test=50, patches=patches)
+    return [datamod.generate(cfg, seed) for seed in (0, 1)]
+
+
+def _engines(name, model, dtype=torch.float64, batch=5, bias_correction=True, patches=2):
+    datasets = _datasets(patches)
+    index = np.array([0, 1, 0])  # three runs, two data sets
+    d = datasets[0].train.x.shape[-1]
+    W0 = 0.3 * torch.randn(3, 2, model.m, d, generator=torch.Generator().manual_seed(0),
+                           dtype=torch.float64).to(dtype)
+    full = [{**OPTIMIZERS[name].defaults, **s} for s in SETTINGS[name]]
+    if "bias_correction" in OPTIMIZERS[name].defaults:
+        full = [{**s, "bias_correction": bias_correction} for s in full]
+    hyper = per_run_hyperparameters(name, full, W0)
+    args = (datasets, index, W0, name, hyper, model, batch)
+    return ReferenceEngine(*args), FastEngine(*args)
+
+
+def _perms(epochs, runs=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.stack([np.stack([rng.permutation(N_TRAIN) for _ in range(runs)])
+                     for _ in range(epochs)])
+
+
+def _assert_close(fast, ref, rtol):
+    fast, ref = np.asarray(fast), np.asarray(ref)
+    scale = np.abs(ref).max()
+    assert scale > 0
+    err = np.abs(fast - ref).max() / scale
+    assert err <= rtol, f"relative difference {err:.3g}"
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_every_optimizer_matches_the_reference_for_30_epochs(name):
+    """30 epochs of B = 5 (120 steps), three runs on two data sets, float64."""
+    model = ModelConfig(q=3, m=4)
+    ref, fast = _engines(name, model, batch=N_TRAIN if name == "gd" else 5)
+    W0 = ref.weights().clone()
+    perms = None if name == "gd" else _perms(30)
+    for engine in (ref, fast):
+        engine.advance(0, perms, 30 if name != "gd" else 120)
+    _assert_close(fast.weights(), ref.weights(), 1e-10)
+    assert (ref.weights() - W0).norm() / W0.norm() > 0.05  # the weights really moved
+    for a, b in zip(fast.train_stats(), ref.train_stats(), strict=True):
+        _assert_close(a, b, 1e-10)
+    for a, b in zip(fast.test_stats(), ref.test_stats(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "model, patches",
+    [(ModelConfig(q=2.5, m=3, c=0.3), 2), (ModelConfig(q=3, m=4, activation="huber", h=0.05), 2),
+     (ModelConfig(q=1, m=4), 2), (ModelConfig(q=3, m=4), 3)],
+    ids=["power-2.5-scaled", "huber", "relu", "three-patches"])
+def test_model_variants_match_the_reference(model, patches):
+    ref, fast = _engines("adam", model, patches=patches)
+    perms = _perms(10)
+    for engine in (ref, fast):
+        engine.advance(0, perms, 10)
+    _assert_close(fast.weights(), ref.weights(), 1e-10)
+
+
+def test_adam_without_bias_correction_matches():
+    ref, fast = _engines("adam", ModelConfig(q=3, m=4), bias_correction=False)
+    for engine in (ref, fast):
+        engine.advance(0, _perms(10), 10)
+    _assert_close(fast.weights(), ref.weights(), 1e-10)
+
+
+def test_float32_matches_to_float32_precision():
+    ref, fast = _engines("adam", ModelConfig(q=3, m=4), dtype=torch.float32)
+    for engine in (ref, fast):
+        engine.advance(0, _perms(20), 20)
+    assert fast.weights().dtype == torch.float32
+    _assert_close(fast.weights(), ref.weights(), 2e-4)
+
+
+def test_a_run_does_not_depend_on_its_group_or_the_thread_count():
+    import numba
+
+    model = ModelConfig(q=3, m=4)
+    _, together = _engines("adam", model)
+    perms = _perms(10)
+    together.advance(0, perms, 10)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        datasets = _datasets()
+        W0 = torch.from_numpy(to_reference_layout(to_fast_layout(
+            0.3 * torch.randn(3, 2, 4, 60, generator=torch.Generator().manual_seed(0),
+                              dtype=torch.float64).numpy()), 4))
+        full = {**OPTIMIZERS["adam"].defaults, **SETTINGS["adam"][2]}
+        hyper = per_run_hyperparameters("adam", [full], W0[2:])
+        alone = FastEngine(datasets, np.array([0]), W0[2:], "adam", hyper, model, 5)
+        alone.advance(0, perms[:, 2:], 10)
+    finally:
+        numba.set_num_threads(threads)
+    assert torch.equal(alone.weights()[0], together.weights()[2])
+
+
+def test_the_trainer_gives_the_same_trajectories_on_both_engines(tiny):
+    for optimizer in ({"name": "adam", "lr": 1e-3}, {"name": "signsgdw", "lr": 1e-3,
+                                                      "weight_decay": 0.1}):
+        runs = {e: tiny(optimizer=optimizer, train={"batch_size": 5, "engine": e},
+                        probes={"noise_memorization_full": True})
+                for e in ("reference", "fast")}
+        (ref,), (fast,) = train([runs["reference"]]), train([runs["fast"]])
+        assert ref.timing["engine"] == "reference" and fast.timing["engine"] == "fast"
+        for k in ref.probes:
+            np.testing.assert_allclose(fast.probes[k], ref.probes[k], rtol=1e-9, atol=1e-12,
+                                       err_msg=k)
+
+
+def test_csr_round_trip_and_structure_test():
+    ds = _datasets()[0]
+    csr = to_csr(ds.test.x)
+    assert np.array_equal(to_dense(csr), ds.test.x)
+    assert np.diff(csr.ptr).max() == 8 + 1  # s Gaussian coordinates plus the feature noise
+    assert is_structured(ds.train.x)
+    assert not is_structured(np.random.default_rng(0).normal(size=(5, 2, 30)))
+
+
+def test_layouts_round_trip():
+    W = np.random.default_rng(0).normal(size=(3, 2, 4, 7))
+    Wt = to_fast_layout(W)
+    assert Wt.shape == (3, 7, 8) and Wt[1, 5, 4 + 2] == W[1, 1, 2, 5]
+    assert np.array_equal(to_reference_layout(Wt, 4), W)
