@@ -132,7 +132,9 @@ class FastEngine:
                       | (fast.BIAS_CORRECTION if hyper.get("bias_correction") else 0))
         R = len(self.W)
         self.S = np.zeros((R, fast.STATE_SLOTS[self.family], self.W[0].size), dtype=self.dtype)
-        self.H = np.zeros((R, 8), dtype=self.dtype)
+        self.H = np.zeros((R, fast.TINY + 1), dtype=self.dtype)
+        self.H[:, fast.ONE] = 1
+        self.H[:, fast.TINY] = np.finfo(self.dtype).tiny
         for key, column in fast.COLUMNS.items():
             if key in hyper:
                 self.H[:, column] = hyper[key].cpu().numpy()
@@ -151,9 +153,8 @@ class FastEngine:
         full = perms is None
         if full:
             perms = np.zeros((epochs, 1, 1), dtype=np.int64)
-        ptr, idx, val = self.train
-        self.k.train_chunk(self.W, self.G, self.S, self.H, self.family, self.flags, self.t, ptr,
-                           idx, val, self.labels, self.data_index, perms, full, self.B,
+        self.k.train_chunk(self.W, self.G, self.S, self.H, self.family, self.flags, self.t,
+                           *self.train, self.labels, self.data_index, perms, full, self.B,
                            *self._model_args(), self.alive, self.diverged_at, epoch0)
         self.t += epochs * (self.labels.shape[1] // self.B)
 
@@ -165,10 +166,9 @@ class FastEngine:
                                               *self._model_args()))
 
     def train_stats(self) -> tuple[Tensor, Tensor, Tensor]:
-        ptr, idx, val = self.train
         y = torch.as_tensor(self.labels[self.data_index])
         F = self._logits(self.train, y.shape[1])
-        _, G = self.k.full_gradient(self.W, ptr, idx, val, self.labels, self.data_index,
+        _, G = self.k.full_gradient(self.W, *self.train, self.labels, self.data_index,
                                     *self._model_args())
         grad = torch.from_numpy(to_reference_layout(G, self.m))
         return (*self._means(F, y), grad)
