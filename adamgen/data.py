@@ -49,8 +49,14 @@ def feature_vector(cfg: DataConfig) -> np.ndarray:
     return v
 
 
-def sample_split(cfg: DataConfig, n: int, balanced: bool, rng: np.random.Generator) -> Split:
-    """Draw n examples. The order of draws is fixed: labels, signal positions, supports, values."""
+def sample_split(cfg: DataConfig, n: int, balanced: bool, rng: np.random.Generator,
+                 keep_noise: bool = True, block: int = 1024) -> Split:
+    """Draw n examples. The order of draws is fixed: labels, signal positions, supports, values.
+
+    Supports are drawn in blocks of rows (the same stream as one big draw, so the same numbers)
+    and the noise is written straight into x, which keeps a 10^4-example test set's peak memory
+    near the size of x itself.
+    """
     d, P, s = cfg.d, cfg.patches, cfg.s
     if balanced:
         y = rng.permutation(np.repeat(np.array([1, -1], dtype=np.int8), n // 2))
@@ -58,27 +64,30 @@ def sample_split(cfg: DataConfig, n: int, balanced: bool, rng: np.random.Generat
         y = rng.choice(np.array([1, -1], dtype=np.int8), size=n)
     signal_patch = rng.integers(0, P, size=n).astype(np.int8)
 
-    k = n * (P - 1)  # one ξ per noise patch
-    # the s smallest of d − 1 i.i.d. uniforms index a uniformly random s-subset of {2..d}
-    support = np.sort(np.argpartition(rng.random((k, d - 1)), s - 1, axis=1)[:, :s], axis=1) + 1
-    xi = np.zeros((k, d))
-    np.put_along_axis(xi, support, rng.normal(0.0, cfg.sigma_p, size=(k, s)), axis=1)
-    xi = xi.reshape(n, P - 1, d)
-    v = feature_vector(cfg)
-    xi -= cfg.alpha * y[:, None, None] * v  # feature noise ξ ← ξ − α y v
+    k = n * (P - 1)  # one ξ per noise patch, rows in example order
+    support = np.empty((k, s), dtype=np.int64)
+    for start in range(0, k, block):
+        # the s smallest of d − 1 i.i.d. uniforms index a uniformly random s-subset of {2..d}
+        u = rng.random((min(block, k - start), d - 1))
+        support[start:start + len(u)] = np.sort(np.argpartition(u, s - 1, axis=1)[:, :s], 1) + 1
+    values = rng.normal(0.0, cfg.sigma_p, size=(k, s))
 
-    x = np.empty((n, P, d))
+    v = feature_vector(cfg)
+    on = np.flatnonzero(v)  # v's coordinates: no (n × d) temporaries for y·v
+    x = np.zeros((n, P, d))
     is_signal = np.arange(P)[None, :] == signal_patch[:, None]
-    x[is_signal] = y[:, None] * v
-    x[~is_signal] = xi.reshape(k, d)  # row-major: example i's noise patches in order
+    example, patch = np.nonzero(~is_signal)  # the noise rows, example-major as in `support`
+    x[np.arange(n)[:, None], signal_patch[:, None], on] = y[:, None] * v[on]
+    x[example[:, None], patch[:, None], support] = values
+    x[example[:, None], patch[:, None], on] -= cfg.alpha * y[example, None] * v[on]  # ξ − α y v
+    xi = x[example, patch].reshape(n, P - 1, d) if keep_noise else None
     return Split(x=x, y=y, signal_patch=signal_patch, xi=xi)
 
 
 def generate(cfg: DataConfig, seed: int) -> PatchData:
     """Training and test sets for one seed; same (cfg, seed) → same arrays, bit for bit."""
     train = sample_split(cfg, cfg.n, cfg.balanced, generator(seed, "train_data"))
-    test = sample_split(cfg, cfg.n_test, False, generator(seed, "test_data"))
-    test.xi = None  # the probes only need the training noise
+    test = sample_split(cfg, cfg.n_test, False, generator(seed, "test_data"), keep_noise=False)
     return PatchData(config=cfg, seed=seed, feature=feature_vector(cfg), train=train, test=test)
 
 
