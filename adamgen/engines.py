@@ -147,7 +147,9 @@ class FastEngine:
 
     def _model_args(self) -> tuple:
         mc = self.model
-        return (self.P, self.m, float(mc.q), float(mc.c), mc.activation == "huber", float(mc.h))
+        K = np.zeros(5, dtype=self.dtype)
+        K[[self.k.K_Q, self.k.K_C, self.k.K_H, self.k.K_ONE]] = mc.q, mc.c, mc.h, 1
+        return self.P, self.m, K, mc.activation == "huber"
 
     def advance(self, epoch0: int, perms: np.ndarray | None, epochs: int) -> None:
         full = perms is None

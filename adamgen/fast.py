@@ -28,6 +28,9 @@ SGD, ADAM, SIGN, ADAGRAD, RMSPROP = range(5)
 FAMILIES = {"sgd": SGD, "adam": ADAM, "sign": SIGN, "adagrad": ADAGRAD, "rmsprop": RMSPROP}
 # flags
 COUPLED, AMSGRAD, POWER, BIAS_CORRECTION, MOMENTUM_BUFFER = 1, 2, 4, 8, 16
+# the model's constants, in the weights' dtype: typed zeros and ones come from here, never from
+# data (an uninitialized or overflowed entry times 0 is not always 0)
+K_Q, K_C, K_H, K_ZERO, K_ONE = range(5)
 # columns of the per-run hyperparameter table H, in the weights' dtype (ONE holds 1, TINY the
 # smallest normal number of the dtype)
 LR, WD, BETA1, BETA2, EPS, P, MOMENTUM, ALPHA, ONE, TINY = range(10)
@@ -84,25 +87,24 @@ def _gather(z, W, idx, val, start, end):
 
 
 @njit(cache=True, error_model="numpy")
-def _activate_row(z, slope, m, q, huber, h):
+def _activate_row(z, slope, m, K, huber):
     """z ← σ(z) and slope ← σ'(z) over one row of 2m pre-activations; returns the class sums.
 
     ReLU^q with q ∈ {1, 2, 3} takes a branch-free loop that vectorizes; anything else the
     general `_activation`.
     """
+    q, h, zero, one = K[K_Q], K[K_H], K[K_ZERO], K[K_ONE]
     Q = z.shape[0]
     if not huber and (q == 1.0 or q == 2.0 or q == 3.0):
-        qq = slope[0] * 0 + q  # q in the weights' dtype
         for j in range(Q):
-            x = z[j] if z[j] > 0 else z[j] * 0
-            xq1 = x * x if q == 3.0 else (x if q == 2.0 else x * 0 + 1)
-            slope[j] = qq * xq1 if z[j] > 0 else z[j] * 0
+            x = z[j] if z[j] > zero else zero
+            xq1 = x * x if q == 3.0 else (x if q == 2.0 else one)
+            slope[j] = q * xq1 if z[j] > zero else zero
             z[j] = xq1 * x
     else:
         for j in range(Q):
             z[j], slope[j] = _activation(z[j], q, huber, h)
-    f0 = z[0] * 0
-    f1 = z[0] * 0
+    f0, f1 = zero, zero
     for j in range(m):
         f0 += z[j]
     for j in range(m, Q):
@@ -111,7 +113,7 @@ def _activate_row(z, slope, m, q, huber, h):
 
 
 @njit(cache=True, error_model="numpy")
-def _batch_grad(W, G, ptr, idx, val, labels, rows, batch, P, m, q, c, huber, h, z, slope, F):
+def _batch_grad(W, G, ptr, idx, val, labels, rows, batch, P, m, K, huber, z, slope, F):
     """Mean loss over the examples `rows`; adds their part of the gradient of the mean loss
     over a batch of `batch` examples to G ([d, 2m]).
 
@@ -121,6 +123,7 @@ def _batch_grad(W, G, ptr, idx, val, labels, rows, batch, P, m, q, c, huber, h, 
     The scratch arrays z, slope ([P, 2m]) and F ([2]) have the weights' dtype, so that a
     float32 run overflows (and diverges) where the reference does.
     """
+    c = K[K_C]
     scale = c / batch
     total = 0.0
     for b in range(len(rows)):
@@ -129,7 +132,7 @@ def _batch_grad(W, G, ptr, idx, val, labels, rows, batch, P, m, q, c, huber, h, 
         F[1] = 0.0
         for p in range(P):
             _gather(z[p], W, idx, val, ptr[i * P + p], ptr[i * P + p + 1])
-            f0, f1 = _activate_row(z[p], slope[p], m, q, huber, h)
+            f0, f1 = _activate_row(z[p], slope[p], m, K, huber)
             F[0] += f0
             F[1] += f1
         F[0] *= c
@@ -338,7 +341,7 @@ def _update(family, flags, W, G, S, H, t, scratch):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def train_chunk(W, G, S, H, family, flags, t0, ptr, idx, val, labels, data_index, perms,
-                full_batch, B, P, m, q, c, huber, h, alive, diverged_at, epoch0):
+                full_batch, B, P, m, K, huber, alive, diverged_at, epoch0):
     """Train every live run for perms.shape[0] epochs (epoch0 + 1, ...), in parallel over runs.
 
     perms[e, r] is run r's permutation of its n examples in epoch e (ignored for full batch).
@@ -349,26 +352,26 @@ def train_chunk(W, G, S, H, family, flags, t0, ptr, idx, val, labels, data_index
     n = labels.shape[1]
     epochs = perms.shape[0]
     steps = n // B
+    # scratch space per run, made before the parallel loop: allocations inside a prange body
+    # may be hoisted out of it by numba and then shared between threads
+    z, slope = np.empty((R, P, Q), W.dtype), np.empty((R, P, Q), W.dtype)
+    F, scratch = np.empty((R, 2), W.dtype), np.empty((R, 2), W.dtype)
+    every = np.arange(n).reshape(1, 1, n)  # the full batch, typed like a permutation
     for r in prange(R):
         if not alive[r]:
             continue
         mxcsr = _subnormals_off()
         u = data_index[r]
-        z = np.empty((P, Q), W.dtype)
-        slope = np.empty((P, Q), W.dtype)
-        F = np.empty(2, W.dtype)
-        scratch = np.empty(2, W.dtype)
         w_flat = W[r].reshape(-1)
         g_flat = G[r].reshape(-1)
-        every = np.arange(n).reshape(1, 1, n)  # the full batch, typed like a permutation
         t = t0
         for e in range(epochs):
             for s in range(steps):
                 rows = every[0, 0, 0:n] if full_batch else perms[e, r, s * B:(s + 1) * B]
-                loss = _batch_grad(W[r], G[r], ptr[u], idx, val, labels[u], rows, B, P, m, q,
-                                   c, huber, h, z, slope, F)
+                loss = _batch_grad(W[r], G[r], ptr[u], idx, val, labels[u], rows, B, P, m, K,
+                                   huber, z[r], slope[r], F[r])
                 t += 1
-                _update(family, flags, w_flat, g_flat, S[r], H[r], t, scratch)
+                _update(family, flags, w_flat, g_flat, S[r], H[r], t, scratch[r])
                 if not math.isfinite(loss):
                     alive[r] = False
                     diverged_at[r] = epoch0 + e + 1
@@ -379,39 +382,40 @@ def train_chunk(W, G, S, H, family, flags, t0, ptr, idx, val, labels, data_index
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def full_gradient(W, ptr, idx, val, labels, data_index, P, m, q, c, huber, h):
+def full_gradient(W, ptr, idx, val, labels, data_index, P, m, K, huber):
     """Mean training loss [R] and its gradient [R, d, 2m] over every training example."""
     R, d, Q = W.shape
     n = labels.shape[1]
     G = np.zeros((R, d, Q), W.dtype)
     loss = np.empty(R)
+    z, slope = np.empty((R, P, Q), W.dtype), np.empty((R, P, Q), W.dtype)  # see train_chunk
+    F = np.empty((R, 2), W.dtype)
+    every = np.arange(n)
     for r in prange(R):
         mxcsr = _subnormals_off()
         u = data_index[r]
-        loss[r] = _batch_grad(W[r], G[r], ptr[u], idx, val, labels[u], np.arange(n), n, P, m,
-                              q, c, huber, h, np.empty((P, Q), W.dtype), np.empty((P, Q), W.dtype),
-                              np.empty(2, W.dtype))
+        loss[r] = _batch_grad(W[r], G[r], ptr[u], idx, val, labels[u], every, n, P, m, K,
+                              huber, z[r], slope[r], F[r])
         _restore(mxcsr)
     return loss, G
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def logits(W, ptr, idx, val, data_index, N, P, m, q, c, huber, h):
+def logits(W, ptr, idx, val, data_index, N, P, m, K, huber):
     """F [R, N, 2] for N examples of each run's data set (test sets, probes)."""
     R, d, Q = W.shape
     F = np.zeros((R, N, 2), W.dtype)
+    z, slope = np.empty((R, Q), W.dtype), np.empty((R, Q), W.dtype)  # per run (see train_chunk)
     for r in prange(R):
         mxcsr = _subnormals_off()
         u = data_index[r]
-        z = np.empty(Q, W.dtype)
-        slope = np.empty(Q, W.dtype)
         for i in range(N):
             for p in range(P):
-                _gather(z, W[r], idx, val, ptr[u, i * P + p], ptr[u, i * P + p + 1])
-                f0, f1 = _activate_row(z, slope, m, q, huber, h)
+                _gather(z[r], W[r], idx, val, ptr[u, i * P + p], ptr[u, i * P + p + 1])
+                f0, f1 = _activate_row(z[r], slope[r], m, K, huber)
                 F[r, i, 0] += f0
                 F[r, i, 1] += f1
-            F[r, i, 0] *= c
-            F[r, i, 1] *= c
+            F[r, i, 0] *= K[K_C]
+            F[r, i, 1] *= K[K_C]
         _restore(mxcsr)
     return F

@@ -167,3 +167,48 @@ def test_layouts_round_trip():
     Wt = to_fast_layout(W)
     assert Wt.shape == (3, 7, 8) and Wt[1, 5, 4 + 2] == W[1, 1, 2, 5]
     assert np.array_equal(to_reference_layout(Wt, 4), W)
+
+
+def test_probes_of_runs_in_lockstep_equal_each_run_alone():
+    """Every kernel keeps per-run scratch space: threads must never share it."""
+    model = ModelConfig(q=3, m=4)
+    datasets = _datasets()
+    R = 8
+    W0 = 0.3 * torch.randn(R, 2, 4, 60, generator=torch.Generator().manual_seed(1),
+                           dtype=torch.float64)
+    settings = [{**OPTIMIZERS["adam"].defaults, "lr": 1e-3 * (1 + r)} for r in range(R)]
+    index = np.arange(R) % 2
+    together = FastEngine(datasets, index, W0, "adam",
+                          per_run_hyperparameters("adam", settings, W0), model, 5)
+    perms = _perms(3, runs=R)
+    together.advance(0, perms, 3)
+    stats = [together.train_stats(), together.test_stats()]
+    for r in range(R):
+        alone = FastEngine(datasets, index[r:r + 1], W0[r:r + 1], "adam",
+                           per_run_hyperparameters("adam", settings[r:r + 1], W0), model, 5)
+        alone.advance(0, perms[:, r:r + 1], 3)
+        assert torch.equal(alone.weights()[0], together.weights()[r])
+        for whole, single in zip(stats, [alone.train_stats(), alone.test_stats()], strict=True):
+            for a, b in zip(whole, single, strict=True):
+                assert torch.equal(a[r], b[0])
+
+
+def test_kernels_do_not_read_their_scratch_space_before_writing_it():
+    """Scratch arrays start with whatever memory holds; filled with NaN, nothing may change."""
+    from adamgen import fast
+
+    model = ModelConfig(q=3, m=4)
+    ref, engine = _engines("adam", model)
+    P, m, K, huber = engine._model_args()
+    ptr, idx, val = engine.train
+    rows = np.arange(N_TRAIN)
+    for dirty in (False, True):
+        fill = np.nan if dirty else 0.0
+        z, slope, F = np.full((P, 8), fill), np.full((P, 8), fill), np.full(2, fill)
+        G = np.zeros_like(engine.W[0])
+        loss = fast._batch_grad(engine.W[0], G, ptr[0], idx, val, engine.labels[0], rows,
+                                N_TRAIN, P, m, K, huber, z, slope, F)
+        assert np.isfinite(loss) and np.isfinite(G).all()
+        if not dirty:
+            clean = (loss, G)
+    assert loss == clean[0] and np.array_equal(G, clean[1])
