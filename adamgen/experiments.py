@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunConfig, parse_run_config
+from .config import RunConfig, lockstep_key, parse_run_config
 from .errors import ConfigError
 from .optim import OPTIMIZERS
 
@@ -268,6 +268,46 @@ def plan(config: dict) -> dict[str, Experiment]:
     if not experiments:
         raise ConfigError("experiments", "must define at least one experiment")
     return {name: expand(name, spec or {}) for name, spec in experiments.items()}
+
+
+@dataclass(frozen=True)
+class LockstepGroup:
+    """Runs that one job trains together (see `lockstep_groups`)."""
+
+    name: str
+    runs: tuple[Run, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.runs]
+
+    @property
+    def data_path(self) -> str:
+        return self.runs[0].data_path
+
+
+def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> list[LockstepGroup]:
+    """Every run of every experiment, packed into jobs of up to `runs_per_job` runs.
+
+    Runs go together when they can share one tensor program (`config.lockstep_key`: same
+    shapes, optimizer, batch size, schedule) and one data set (seed and data settings), so a
+    job reads exactly one data file. Within such a set, runs are ordered by path and cut into
+    chunks. The grouping depends on the config alone, so every process (a cluster job too)
+    derives the same groups; the workflow marks a group's run files as updatable and a job only
+    trains the runs whose files are missing, so regrouping never redoes a finished run.
+    """
+    unique = {r.path: r for e in experiments.values() for r in e.runs}
+    sets: dict[tuple, list[Run]] = {}
+    for run in unique.values():
+        sets.setdefault((lockstep_key(run.config), run.data_path), []).append(run)
+    groups = []
+    for key, members in sets.items():
+        members.sort(key=lambda r: r.path)
+        tag = _digest(list(map(str, key)), 8)
+        for k in range(0, len(members), runs_per_job):
+            groups.append(LockstepGroup(f"{tag}_{k // runs_per_job}",
+                                        tuple(members[k:k + runs_per_job])))
+    return groups
 
 
 def explain_schema_error(err: Exception) -> str:

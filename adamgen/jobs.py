@@ -4,6 +4,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numba
 import torch
 
 from . import data as datamod
@@ -52,16 +53,18 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
 
     Every input is checked before training starts; files are written only when all is done.
     """
-    datasets = {}
+    datasets, loaded = {}, {}
     for run, path in zip(runs, data_paths, strict=True):
         if path:
-            loaded = datamod.load(path)
-            datamod.check_matches(loaded, run, path)
-            datasets[dataset_key(run)] = loaded
+            if path not in loaded:
+                loaded[path] = datamod.load(path)
+            datamod.check_matches(loaded[path], run, path)
+            datasets[dataset_key(run)] = loaded[path]
     for out in outs:
         prepare_output(out)
     if threads:
         torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     for run in runs:
         log.info("train: %s", describe(run))
     results = train(runs, datasets, progress_every=progress_every)

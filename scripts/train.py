@@ -1,13 +1,14 @@
-"""Rule `train`: train one run from its data set and write its run file."""
+"""Rules `train` and `train_<group>`: train the missing runs among the outputs, in lockstep."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import jobs
-from adamgen.config import parse_run_config
+from adamgen import experiments, jobs
 
 jobs.setup_logging(snakemake.log[0])
-jobs.train_to_files([parse_run_config(snakemake.params.run)], [snakemake.output[0]],
-                    [snakemake.input.data], threads=snakemake.threads, progress_every=5)
+runs = {r.path: r for e in experiments.plan(snakemake.config).values() for r in e.runs}
+todo = [path for path in snakemake.output if not Path(path).exists()]
+jobs.train_to_files([runs[p].config for p in todo], todo, [snakemake.input.data] * len(todo),
+                    threads=snakemake.threads, progress_every=5)

@@ -30,23 +30,30 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
         capture_output=True, text=True, env=env)
 
 
-def planned(workdir: Path, config: dict) -> set[tuple[str, str]]:
-    """(rule, first output) of every job a dry run plans; ('all', '') for the target rule."""
+def planned_outputs(workdir: Path, config: dict) -> list[tuple[str, tuple[str, ...]]]:
+    """(rule, outputs) of every job a dry run plans; the target rule has no outputs."""
     proc = snakemake(workdir, config, "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    jobs, rule = set(), None
+    jobs, rule = [], None
     for line in (proc.stdout + proc.stderr).splitlines():
         header = re.match(r"^(?:local)?rule (\w+):$", line)
         if header:
             if rule == "all":
-                jobs.add(("all", ""))
+                jobs.append(("all", ()))
             rule = header.group(1)
-        elif rule and (out := re.match(r"^\s+output: (\S+?),? ", line + " ")):
-            jobs.add((rule, out.group(1)))
+        elif rule and (out := re.match(r"^\s+output: (.+)$", line)):
+            paths = [o.split(" (")[0] for o in out.group(1).split(", ")]  # drop " (update)"
+            jobs.append((rule, tuple(paths)))
             rule = None
     if rule == "all":
-        jobs.add(("all", ""))
+        jobs.append(("all", ()))
     return jobs
+
+
+def planned(workdir: Path, config: dict) -> set[tuple[str, str]]:
+    """(rule, first output) of every job a dry run plans; ('all', '') for the target rule."""
+    return {(rule, outputs[0] if outputs else "") for rule, outputs in
+            planned_outputs(workdir, config)}
 
 
 def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
@@ -170,3 +177,65 @@ def test_the_workflow_is_lint_clean(tmp_path):
     fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
                          cwd=ROOT, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stderr
+
+
+# --- lockstep jobs (runs_per_job > 1) -------------------------------------------------------
+
+LOCKSTEP = {**TINY, "runs_per_job": 4}
+
+
+@pytest.fixture(scope="module")
+def finished_lockstep(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("lockstep")
+    proc = snakemake(workdir, LOCKSTEP, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+def test_lockstep_jobs_train_several_runs_each(finished_lockstep):
+    groups = ex.lockstep_groups(ex.plan(LOCKSTEP), 4)
+    assert len(groups) < 14 and max(len(g.runs) for g in groups) == 2
+    assert all(len({r.data_path for r in g.runs}) == 1 for g in groups)
+    for group in groups:
+        log = (finished_lockstep / f"results/logs/lockstep/{group.name}.log").read_text()
+        assert log.count("wrote results/runs/") == len(group.runs)
+
+
+def test_lockstep_jobs_give_the_numbers_of_one_job_per_run(finished, finished_lockstep):
+    for run in ex.plan(TINY)["tiny"].runs:
+        a = xr.open_dataset(finished / run.path, engine="netcdf4")
+        b = xr.open_dataset(finished_lockstep / run.path, engine="netcdf4")
+        xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+        assert b.attrs["runs_in_lockstep"] == 1 + (run.coords["optimizer"] == "adam")
+        a.close()
+        b.close()
+
+
+def test_a_finished_lockstep_workflow_plans_nothing(finished_lockstep):
+    assert planned(finished_lockstep, LOCKSTEP) == set()
+
+
+def test_adding_a_run_to_a_lockstep_grid_redoes_no_finished_run(finished_lockstep, tmp_path):
+    import hashlib
+    import shutil
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_lockstep, workdir, symlinks=True)
+    config = copy.deepcopy(LOCKSTEP)
+    config["experiments"]["tiny"]["optimizers"]["adamw"]["grid"]["weight_decay"].append(0.1)
+    new = {path for _, path in runs_where(config, optimizer="adamw", weight_decay=0.1)}
+    jobs = [(rule, set(out)) for rule, out in planned_outputs(workdir, config)
+            if rule.startswith("train_")]
+    assert set().union(*(out for _, out in jobs)) >= new
+    assert all(out & new for _, out in jobs)  # every planned training job has a new run
+    assert len(jobs) == 4  # one per (seed, batch size) of adamw
+
+    def digest(path):
+        return hashlib.sha256((workdir / path).read_bytes()).hexdigest()
+
+    old = {r.path: digest(r.path) for r in ex.plan(LOCKSTEP)["tiny"].runs}
+    proc = snakemake(workdir, config, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {path: digest(path) for path in old} == old  # finished runs untouched
+    assert all((workdir / path).exists() for path in new)
+    assert planned(workdir, config) == set()

@@ -16,6 +16,11 @@ except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
 
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
+LOCKSTEP = (
+    ex.lockstep_groups(EXPERIMENTS, config["runs_per_job"])
+    if config["runs_per_job"] > 1
+    else []
+)
 DATASETS = {
     run.data_path: run for run in RUNS.values()
 }  # one run stands for its data set
@@ -31,10 +36,6 @@ wildcard_constraints:
 
 def _run(wildcards):
     return RUNS[f"{ex.RESULTS}/runs/{wildcards.run}.nc"]
-
-
-def run_config(wildcards):
-    return _run(wildcards).config.to_dict()
 
 
 def run_data(wildcards):

@@ -1,23 +1,48 @@
 # One run file per grid point. The path holds the run's main settings and a hash of its whole
 # resolved config, so a run is redone exactly when one of its own settings changes.
+# With runs_per_job > 1, runs sharing a data set and a lockstep program are trained together,
+# one rule per group; their files are marked update(), and a job trains only the missing ones.
 
 
-rule train:
-    input:
-        data=run_data,
-    output:
-        f"{ex.RESULTS}/runs/{{run}}.nc",
-    log:
-        f"{ex.RESULTS}/logs/runs/{{run}}.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/runs/{{run}}.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=run_mem_mb,
-        gpu=run_gpus,
-    params:
-        run=run_config,
-    script:
-        "../../scripts/train.py"
+if config["runs_per_job"] == 1:
+
+    rule train:
+        input:
+            data=run_data,
+        output:
+            f"{ex.RESULTS}/runs/{{run}}.nc",
+        log:
+            f"{ex.RESULTS}/logs/runs/{{run}}.log",
+        benchmark:
+            f"{ex.RESULTS}/benchmarks/runs/{{run}}.tsv"
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=run_mem_mb,
+            gpu=run_gpus,
+        script:
+            "../../scripts/train.py"
+
+else:
+    for group in LOCKSTEP:
+
+        rule:
+            name:
+                f"train_{group.name}"
+            input:
+                data=group.data_path,
+            output:
+                [update(path) for path in group.paths],
+            log:
+                f"{ex.RESULTS}/logs/lockstep/{group.name}.log",
+            benchmark:
+                f"{ex.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
+            conda:
+                "../../environment.yml"
+            threads: 1
+            resources:
+                mem_mb=ex.memory_mb(group.runs[0].config, len(group.runs)),
+                gpu=int(group.runs[0].config.train.device.startswith("cuda")),
+            script:
+                "../../scripts/train.py"
