@@ -16,6 +16,7 @@ Both offer the same interface to the trainer:
     diverged()                       per run, the epoch whose loss first became non-finite, or −1
 """
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -122,7 +123,7 @@ class FastEngine:
         self.test_labels = [torch.as_tensor(ds.test.y) for ds in datasets]
         self.P, self.n_test = datasets[0].train.x.shape[1], len(datasets[0].test.y)
         self.W = to_fast_layout(W0.numpy())
-        self.G = np.zeros_like(self.W)
+        self.G = np.zeros(self.W.shape[:1] + (2,) + self.W.shape[1:], self.dtype)
         family, variant = OPTIMIZERS[optimizer].fused
         self.family = fast.FAMILIES[family]
         self.flags = ((fast.COUPLED if OPTIMIZERS[optimizer].coupled else 0)
@@ -155,9 +156,13 @@ class FastEngine:
         full = perms is None
         if full:
             perms = np.zeros((epochs, 1, 1), dtype=np.int64)
-        self.k.train_chunk(self.W, self.G, self.S, self.H, self.family, self.flags, self.t,
-                           *self.train, self.labels, self.data_index, perms, full, self.B,
-                           *self._model_args(), self.alive, self.diverged_at, epoch0)
+        # same numbers either way; the split kernel lets a lone large-batch run use two cores
+        few_runs = len(self.W) < numba.get_num_threads()
+        split = self.B >= self.k.SPLIT_MIN_BATCH and few_runs
+        kernel = self.k.train_chunk_split if split else self.k.train_chunk
+        kernel(self.W, self.G, self.S, self.H, self.family, self.flags, self.t, *self.train,
+               self.labels, self.data_index, perms, full, self.B, *self._model_args(),
+               self.alive, self.diverged_at, epoch0)
         self.t += epochs * (self.labels.shape[1] // self.B)
 
     def weights(self) -> Tensor:

@@ -11,16 +11,17 @@ B = 2, 20 and 200. Columns:
     (b) adamgen     one run, with the engine that `train.engine: auto` picks
     (c) lockstep    R runs advanced together (each its own seed, data and learning rate)
 
-Ratios are run-steps per second over (a), from this run. Before any timing, every adamgen path
-is checked against (a) in float64 (same data, initial weights and batch order): speed is never
-bought with different numbers. The peak memory of one paper-size run is measured in a child
-process.
+Ratios are run-steps per second over (a), from this run. The host's speed drifts (these are
+shared virtual machines), so each cell interleaves its measurements: `--rounds` rounds of
+(a), (b), (c) in turn, and the ratio is of medians over rounds. Before any timing, every
+adamgen path is checked against (a) in float64 (same data, initial weights and batch order):
+speed is never bought with different numbers. The peak memory of one paper-size run is
+measured in a child process.
 """
 
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -51,6 +52,24 @@ def run_config(optimizer: str, batch: int, seed: int = 0, lr_scale: float = 1.0,
     return parse_run_config({"seed": seed, "data": {"n_test": 100},
                              "optimizer": {"name": name, **settings},
                              "train": {"batch_size": batch, "dtype": dtype}})
+
+
+class Timer:
+    """Run-steps per second of a training loop, one measurement at a time, warm after setup."""
+
+    def __init__(self, advance, steps_per_epoch: int, runs: int):
+        self.advance, self.steps, self.runs = advance, steps_per_epoch, runs
+        self.advance(1)  # compiles or warms up
+        start = time.perf_counter()
+        self.advance(1)
+        self.chunk = max(1, int(0.2 / max(1e-6, time.perf_counter() - start)))
+
+    def measure(self, seconds: float) -> float:
+        epochs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            self.advance(self.chunk)
+            epochs += self.chunk
+        return self.runs * epochs * self.steps / (time.perf_counter() - start)
 
 
 class Adamgen:
@@ -110,54 +129,56 @@ def verify(optimizer: str, batch: int, dataset, epochs: int = 3) -> float:
                float((group.engine.weights()[1] - reference).abs().max() / scale))
 
 
-def time_naive(optimizer: str, batch: int, dataset, seconds: float) -> float:
+def naive_timer(optimizer: str, batch: int, dataset) -> Timer:
     run = run_config(optimizer, batch)
     model, opt, x, y = naive_model(run, dataset)
-    steps, start = 0, time.perf_counter()
-    naive.train(model, opt, x, y, list(torch.randperm(N).split(batch)))  # warm up
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        batches = list(torch.randperm(N).split(batch))
-        naive.train(model, opt, x, y, batches)
-        steps += len(batches)
-    return steps / (time.perf_counter() - start)
+
+    def advance(epochs: int) -> None:
+        for _ in range(epochs):
+            naive.train(model, opt, x, y, list(torch.randperm(N).split(batch)))
+
+    return Timer(advance, N // batch, 1)
 
 
-def time_adamgen(optimizer: str, batch: int, datasets, R: int, seconds: float) -> float:
+def adamgen_timer(optimizer: str, batch: int, datasets, R: int) -> Timer:
     runs = [run_config(optimizer, batch, seed=r % len(datasets), lr_scale=1 + r / R)
             for r in range(R)]
     group = Adamgen(runs, datasets[:R])
-    group.advance(1)  # compiles on first use
-    epochs, start = 1, time.perf_counter()
-    group.advance(1)
-    per_epoch = max(1e-6, time.perf_counter() - start)
-    chunk = max(1, int(0.25 / per_epoch))
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        group.advance(chunk)
-        steps += chunk * (N // batch)
-        epochs += chunk
-    return R * steps / (time.perf_counter() - start)
+    return Timer(group.advance, N // batch, R)
+
+
+CHILD = """
+import sys
+from adamgen.cli import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read()
+print(next(line for line in status.splitlines() if line.startswith("VmHWM")))
+sys.exit(code)
+"""
 
 
 def peak_memory_mb() -> float:
-    """Max resident memory of `adamgen train` on the paper-size E1 Adam config (child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "adamgen", "train",
-                    str(ROOT / "config/runs/zou_e1_adam.yaml"), "--set", "train.epochs=100",
-                    "--out", "/tmp/adamgen-bench-memory.nc"], check=True, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(before, after) / 1024
+    """Peak resident memory of `adamgen train` on the paper-size E1 Adam config, in a child.
+
+    The child reports its own high-water mark (VmHWM, Linux): the rusage of a forked child
+    would count the pages it shared with this (large) process before exec.
+    """
+    proc = subprocess.run([sys.executable, "-c", CHILD, "train",
+                           str(ROOT / "config/runs/zou_e1_adam.yaml"), "--set",
+                           "train.epochs=100", "--out", "/tmp/adamgen-bench-memory.nc"],
+                          check=True, capture_output=True, text=True)
+    return int(proc.stdout.split()[-2]) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="0.5 s per measurement")
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="short measurements, 2 rounds")
+    parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lockstep", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--out", default=str(ROOT / "results/benchmarks/engine.json"))
     args = parser.parse_args()
-    seconds = 0.5 if args.quick else args.seconds
+    seconds, rounds = (0.3, 2) if args.quick else (args.seconds, args.rounds)
 
     base = run_config("adam", N)
     datasets = [datamod.generate(base.data, seed) for seed in range(max(args.lockstep))]
@@ -168,14 +189,19 @@ def main() -> None:
         for batch in (2, 20, 200):
             err = verify(optimizer, batch, datasets[0])
             assert err <= 1e-9, f"{optimizer} B={batch}: adamgen differs from naive by {err:.3g}"
+            timers = {"naive": naive_timer(optimizer, batch, datasets[0]),
+                      "single": adamgen_timer(optimizer, batch, datasets, 1)}
+            for R in args.lockstep:
+                timers[f"lockstep_{R}"] = adamgen_timer(optimizer, batch, datasets, R)
+            samples = {k: [] for k in timers}
+            for _ in range(rounds):  # interleaved, so that a slow phase of the host hits all
+                for k, timer in timers.items():
+                    samples[k].append(timer.measure(seconds))
             row = {"optimizer": optimizer if batch == N or optimizer == "adam" else "sgd",
                    "batch_size": batch, "max_relative_difference_vs_naive": err,
-                   "naive": time_naive(optimizer, batch, datasets[0], seconds),
-                   "single": time_adamgen(optimizer, batch, datasets, 1, seconds)}
-            for R in args.lockstep:
-                row[f"lockstep_{R}"] = time_adamgen(optimizer, batch, datasets, R, seconds)
-            row["ratios"] = {k: row[k] / row["naive"] for k in row
-                             if k == "single" or k.startswith("lockstep")}
+                   **{k: float(np.median(v)) for k, v in samples.items()},
+                   "samples": samples}
+            row["ratios"] = {k: row[k] / row["naive"] for k in timers if k != "naive"}
             rows.append(row)
             cells = "  ".join(f"{k} {v:8.1f}x" for k, v in row["ratios"].items())
             print(f"{row['optimizer']:5s} B={batch:<4d} naive {row['naive']:8.0f} run-steps/s  "
@@ -187,6 +213,7 @@ def main() -> None:
                     "cpu_count": __import__("os").cpu_count(),
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
         "seconds_per_measurement": seconds,
+        "rounds": rounds,
         "unit": "run-steps per second; ratios over the naive loop measured in this run",
         "rows": rows,
         "peak_memory_mb_paper_run": memory,

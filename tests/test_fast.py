@@ -212,3 +212,69 @@ def test_kernels_do_not_read_their_scratch_space_before_writing_it():
         if not dirty:
             clean = (loss, G)
     assert loss == clean[0] and np.array_equal(G, clean[1])
+
+
+@pytest.mark.parametrize("name, batch", [("gd", 128), ("adam", 128), ("adamw", 64),
+                                         ("signsgd", 64)])
+def test_large_batches_split_in_halves_match_the_reference(name, batch):
+    """B ≥ SPLIT_MIN_BATCH: two half-batch gradients per step, computed in parallel for fewer
+    runs than threads (train_chunk_split) and in turn otherwise (train_chunk), bit for bit."""
+    from adamgen import fast
+
+    cfg = DataConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
+    datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
+    index = np.array([0, 1, 0])
+    W0 = 0.3 * torch.randn(3, 2, 4, 60, generator=torch.Generator().manual_seed(0),
+                           dtype=torch.float64)
+    full = [{**OPTIMIZERS[name].defaults, **s} for s in SETTINGS[name]]
+    hyper = per_run_hyperparameters(name, full, W0)
+    args = (datasets, index, W0, name, hyper, ModelConfig(q=3, m=4), batch)
+    ref, engine = ReferenceEngine(*args), FastEngine(*args)
+    assert batch >= fast.SPLIT_MIN_BATCH
+    rng = np.random.default_rng(0)
+    perms = None if batch == 128 else np.stack(
+        [np.stack([rng.permutation(128) for _ in range(3)]) for _ in range(40)])
+    for e in (ref, engine):
+        e.advance(0, perms, 40)
+    _assert_close(engine.weights(), ref.weights(), 1e-10)
+    assert (ref.weights() - W0).norm() / W0.norm() > 0.05
+    # a run's numbers do not depend on the other runs or on the thread count
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        alone = FastEngine(datasets, index[1:2], W0[1:2], name,
+                           per_run_hyperparameters(name, full[1:2], W0), ModelConfig(q=3, m=4),
+                           batch)
+        alone.advance(0, None if perms is None else perms[:, 1:2], 40)
+    finally:
+        numba.set_num_threads(threads)
+    assert torch.equal(alone.weights()[0], engine.weights()[1])
+
+
+@pytest.mark.parametrize("full_batch", [True, False])
+def test_the_split_kernel_gives_the_per_run_kernels_numbers_bit_for_bit(full_batch):
+    from adamgen import fast
+
+    cfg = DataConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
+    datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
+    W0 = 0.3 * torch.randn(2, 2, 4, 60, generator=torch.Generator().manual_seed(0))
+    full = [{**OPTIMIZERS["adam"].defaults, **s} for s in SETTINGS["adam"][:2]]
+    batch = 128 if full_batch else 64
+    engine = FastEngine(datasets, np.array([0, 1]), W0, "adam",
+                        per_run_hyperparameters("adam", full, W0), ModelConfig(q=3, m=4), batch)
+    rng = np.random.default_rng(0)
+    perms = (np.zeros((15, 1, 1), np.int64) if full_batch else
+             np.stack([np.stack([rng.permutation(128) for _ in range(2)]) for _ in range(15)]))
+    results = []
+    for kernel in (fast.train_chunk, fast.train_chunk_split):
+        W, G, S = engine.W.copy(), engine.G.copy(), engine.S.copy()
+        alive, diverged = engine.alive.copy(), engine.diverged_at.copy()
+        kernel(W, G, S, engine.H, engine.family, engine.flags, 0, *engine.train, engine.labels,
+               engine.data_index, perms, full_batch, batch, *engine._model_args(), alive,
+               diverged, 0)
+        results.append((W, S))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+    assert not np.array_equal(results[0][0], engine.W)
