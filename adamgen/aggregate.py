@@ -8,6 +8,8 @@ plus `epoch` and `j`. Grid cells without a run (say, Adam's λ values under Adam
     noise_memorization_min/max(grid..., epoch, j)
     final_<name>(grid...[, j])         the same at each run's last epoch
     run_path, status(grid...)          which file each cell came from, and how it ended
+    final_weights(grid..., j, r, k)    the final weights, when every run stored them
+                                       (probes.store_weights)
 
 Runs of different lengths share the union of their probe epochs; a run is NaN at epochs it did
 not probe (with the default schedule that is only the other runs' final epochs).
@@ -55,6 +57,10 @@ def summarize(manifest: dict) -> xr.Dataset:
     traj |= {n: np.full(shape + (len(epochs), 2), np.nan) for n in PER_CLASS}
     final = {n: np.full(shape, np.nan) for n in SCALARS}
     final |= {n: np.full(shape + (2,), np.nan) for n in PER_CLASS}
+    with_weights = (all("weights_final" in ds for _, ds in runs)
+                    and len({ds["weights_final"].shape for _, ds in runs}) == 1)
+    if with_weights:
+        weights = np.full(shape + runs[0][1]["weights_final"].shape, np.nan)
     paths = np.full(shape, "", dtype=object)
     status = np.full(shape, "", dtype=object)
     for entry, ds in runs:
@@ -63,6 +69,8 @@ def summarize(manifest: dict) -> xr.Dataset:
         for name, series in _series(ds).items():
             traj[name][cell][where] = series.values
             final[name][cell] = series.values[-1]
+        if with_weights:
+            weights[cell] = ds["weights_final"].values
         paths[cell] = entry["path"]
         status[cell] = ds.attrs["status"]
 
@@ -77,8 +85,16 @@ def summarize(manifest: dict) -> xr.Dataset:
         data_vars[name] = ((*dims, "epoch", "j"), traj[name], {"long_name": long_name})
         data_vars[f"final_{name}"] = ((*dims, "j"), final[name],
                                       {"long_name": f"final {long_name}"})
+    if with_weights:
+        data_vars["final_weights"] = ((*dims, "j", "r", "k"), weights,
+                                      {"long_name": "final weights w_(j,r)"})
     data_vars["run_path"] = (dims, paths.astype(str), {"long_name": "run file of the cell"})
     data_vars["status"] = (dims, status.astype(str), {"long_name": "completed, diverged or ''"})
+    shared = {}  # settings every run shares, for the figures' theory lines
+    for key in ("model_q", "data_n", "model_sigma_0"):
+        values = {ds.attrs.get(key) for _, ds in runs}
+        if len(values) == 1 and None not in values:
+            shared[key] = values.pop()
     coords = {dim_name(a): (dim_name(a), _coordinate_values(v)) for a, v in axes.items()}
     coords |= {"epoch": ("epoch", epochs, {"units": "epoch"}),
                "j": ("j", np.array([1, -1], dtype=np.int8))}
@@ -88,6 +104,7 @@ def summarize(manifest: dict) -> xr.Dataset:
         "description": manifest.get("description", ""),
         "grid_dims": json.dumps(dims),
         "runs": len(runs),
+        **shared,
     })
 
 

@@ -321,3 +321,52 @@ def explain_schema_error(err: Exception) -> str:
         return str(err)
     path = ".".join(str(p) for p in inner.absolute_path) or "<top level>"
     return f"invalid config: config key '{path}': {inner.message}"
+
+
+@dataclass
+class ConvexExperiment:
+    """The convex counterpart (SPEC E3, `adamgen.convex`): one linear-model fit per seed.
+
+    Its data sets are the CNN runs' data sets (same data settings and seed → same file).
+    """
+
+    name: str
+    description: str
+    settings: dict  # weight_decay, steps, optimizers (as in adamgen.convex.ConvexSettings)
+    seeds: list[int]
+    data_runs: dict[int, RunConfig]  # seed → a run config that names the data set
+
+    def fit_path(self, seed: int) -> str:
+        return f"{RESULTS}/{self.name}/convex/seed{seed}.nc"
+
+    @property
+    def summary_path(self) -> str:
+        return f"{RESULTS}/{self.name}/summary.nc"
+
+
+def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
+    """Every entry of the config's `convex` section, validated."""
+    out = {}
+    for name, spec in (config.get("convex") or {}).items():
+        key = f"convex.{name}"
+        for opt, hyper in spec["optimizers"].items():
+            if opt not in OPTIMIZERS:
+                raise ConfigError(f"{key}.optimizers.{opt}",
+                                  f"is not an optimizer (known: {', '.join(OPTIMIZERS)})")
+            unknown = set(hyper or {}) - set(OPTIMIZERS[opt].defaults) - {"weight_decay"}
+            if unknown:
+                raise ConfigError(f"{key}.optimizers.{opt}.{sorted(unknown)[0]}",
+                                  f"is not a setting of {opt}")
+        data_runs = {}
+        for seed in spec["seeds"]:
+            try:
+                data_runs[seed] = parse_run_config(
+                    {"seed": seed, "data": spec["data"],
+                     "optimizer": {"name": "gd", "lr": 1.0}})
+            except ConfigError as err:
+                raise ConfigError(f"{key}.{err.key}", err.problem, err.value) from None
+        settings = {"weight_decay": spec["weight_decay"], "steps": spec["steps"],
+                    "optimizers": spec["optimizers"]}
+        out[name] = ConvexExperiment(name, spec.get("description", ""), settings,
+                                     list(spec["seeds"]), data_runs)
+    return out

@@ -5,7 +5,9 @@
     errors-<optimizer>          training and test error against epoch (Tang Figs. 5-6)
     test_error_vs_batch_size    final test error against B, one panel per optimizer
     test_error_vs_weight_decay  final test error against λ, one panel per optimizer
-    heatmap_test_error          final test error over B × λ, one panel per optimizer
+    heatmap_test_error          final test error over B × λ, one panel per optimizer (and per
+                                value of any further axis, e.g. σ_0), with Tang's boundaries
+    convex                      the convex counterpart (SPEC E3): distances and test errors
 
 Lines are means over seeds; bands and error bars show the spread over seeds (min to max for
 trajectories, ± one standard deviation for final values).
@@ -25,7 +27,8 @@ from ._io import atomic_path  # noqa: E402
 from .aggregate import grid_dims  # noqa: E402
 
 LABELS = {"batch_size": "B", "weight_decay": "λ", "lr": "η", "seed": "seed", "epochs": "T",
-          "beta1": "β1", "beta2": "β2", "eps": "ε", "p": "p", "momentum": "μ"}
+          "beta1": "β1", "beta2": "β2", "eps": "ε", "p": "p", "momentum": "μ",
+          "model_sigma_0": "σ_0"}
 
 
 def names(axes: dict[str, list]) -> list[str]:
@@ -145,35 +148,102 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
     return fig
 
 
+def _predicted_boundaries(summary: xr.Dataset, optimizer: str, point: dict,
+                          batch_sizes: np.ndarray) -> np.ndarray | None:
+    """Tang et al.'s λ boundary (constant 1) at each batch size, or None if not defined.
+
+    Cor. 4.3: Adam stalls once λ ≫ σ_0^{q−2}. Cor. 4.6: AdamW keeps learning up to
+    λ ~ B²/n ∧ 1. The corollaries fix the scaling only; the constant is drawn as 1.
+    """
+    q, n = summary.attrs.get("model_q"), summary.attrs.get("data_n")
+    sigma_0 = point.get("model_sigma_0", summary.attrs.get("model_sigma_0"))
+    if optimizer in ("adam", "amsgrad", "padam") and q is not None and sigma_0 is not None:
+        return np.full(len(batch_sizes), float(sigma_0) ** (float(q) - 2))
+    if optimizer in ("adamw", "signsgdw") and n is not None:
+        return np.minimum(batch_sizes.astype(float) ** 2 / float(n), 1.0)
+    return None
+
+
 def heatmap(summary: xr.Dataset) -> plt.Figure:
-    optimizers = summary["optimizer"].values.tolist()
-    fig, axes = _panels(len(optimizers), width=4.8, height=3.8)
+    """Final test error over B × λ: one panel per optimizer and value of any further axis.
+
+    The Cor. 4.3 / 4.6 boundaries are drawn as a white line (scaling with constant 1) and the
+    measured boundary where training fails (final train error ≥ 0.25, mean over seeds) as red
+    marks.
+    """
     mean = summary["final_test_error"]
+    train = summary["final_train_error"]
     if "seed" in mean.dims:
-        mean = mean.mean("seed", skipna=True)
+        mean, train = mean.mean("seed", skipna=True), train.mean("seed", skipna=True)
     rest = [d for d in mean.dims if d not in ("optimizer", "batch_size", "weight_decay")]
-    if rest:  # average over any further axes, so the heatmap stays two-dimensional
-        mean = mean.mean(rest, skipna=True)
-    for ax, opt in zip(axes, optimizers, strict=False):
-        grid = mean.sel(optimizer=opt).transpose("batch_size", "weight_decay")
+    panels = []
+    for opt in summary["optimizer"].values.tolist():
+        for values in itertools.product(*(mean[d].values.tolist() for d in rest)):
+            point = dict(zip(rest, values, strict=True))
+            grid = mean.sel(optimizer=opt, **point).transpose("batch_size", "weight_decay")
+            if np.isfinite(grid.values).any():
+                panels.append((opt, point, grid, train.sel(optimizer=opt, **point)
+                               .transpose("batch_size", "weight_decay")))
+    fig, axes = _panels(len(panels), width=4.8, height=3.8)
+    for ax, (opt, point, grid, fit) in zip(axes, panels, strict=False):
         keep_b = np.isfinite(grid.values).any(axis=1)
         keep_w = np.isfinite(grid.values).any(axis=0)
-        grid = grid.isel(batch_size=keep_b, weight_decay=keep_w)
+        grid, fit = (g.isel(batch_size=keep_b, weight_decay=keep_w) for g in (grid, fit))
         im = ax.imshow(grid.values, vmin=0, vmax=1, cmap="viridis", origin="lower",
                        aspect="auto")
-        ax.set_xticks(range(grid.sizes["weight_decay"]),
-                      [f"{v:g}" for v in grid["weight_decay"].values], rotation=45)
-        ax.set_yticks(range(grid.sizes["batch_size"]),
-                      [f"{v:g}" for v in grid["batch_size"].values])
+        lams = grid["weight_decay"].values.astype(float)
+        bs = grid["batch_size"].values
+        ax.set_xticks(range(len(lams)), [f"{v:g}" for v in lams], rotation=45)
+        ax.set_yticks(range(len(bs)), [f"{v:g}" for v in bs])
         for (b, w), v in np.ndenumerate(grid.values):
             if np.isfinite(v):
-                ax.text(w, b, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(w, b, f"{v:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if v < 0.5 else "black")
+        predicted = _predicted_boundaries(summary, opt, point, bs)
+        if predicted is not None and len(lams) > 1 and (lams > 0).all():
+            # position of λ on the panel's log-spaced column axis
+            x = np.interp(np.log10(predicted), np.log10(lams), np.arange(len(lams)),
+                          left=-0.5, right=len(lams) - 0.5)
+            ax.plot(x, np.arange(len(bs)), color="white", lw=2, ls="--",
+                    label="Cor. 4.3" if opt in ("adam", "amsgrad", "padam") else "Cor. 4.6")
+            ax.legend(loc="upper left", fontsize=7, framealpha=0.6)
+        stalled = fit.values >= 0.25
+        for b in range(len(bs)):
+            hits = np.flatnonzero(stalled[b] & np.isfinite(fit.values[b]))
+            if hits.size:
+                ax.plot(hits[0] - 0.5, b, marker="|", color="red", ms=16, mew=2.5)
         ax.set_xlabel("weight decay λ")
         ax.set_ylabel("batch size B")
-        ax.set_title(opt)
+        ax.set_title(", ".join([opt] + [_label({d: v}) for d, v in point.items()]), fontsize=9)
         fig.colorbar(im, ax=ax, label="final test error")
-    fig.suptitle(f"{summary.attrs['experiment']}: test error over B × λ")
+    fig.suptitle(f"{summary.attrs['experiment']}: test error over B × λ "
+                 "(red: training fails from here; dashed: predicted boundary)")
+    return fig
+
+
+def convex(summary: xr.Dataset) -> plt.Figure:
+    """SPEC E3: Adam and GD on the linear logistic model converge to the same solution."""
+    fig, axes = _panels(3, width=4.4, height=3.4)
+    step = summary["step"].values[1:]
+    for ax, (name, label) in zip(axes, [
+            ("distance", "‖w_adam − w_gd‖ / ‖w*‖"),
+            ("distance_to_optimum", "‖w − w*‖ / ‖w*‖"),
+            ("test_error", "test error")], strict=True):
+        da = summary[name].isel(step=slice(1, None))
+        groups = [(None, da)] if "optimizer" not in da.dims else [
+            (o, da.sel(optimizer=o)) for o in summary["optimizer"].values.tolist()]
+        for opt, series in groups:
+            lo, mid, hi = (series.min("seed"), series.mean("seed"), series.max("seed"))
+            line, = ax.plot(step, mid, label=opt or "adam vs gd")
+            ax.fill_between(step, lo, hi, color=line.get_color(), alpha=0.25)
+        ax.set_xscale("log")
+        if name != "test_error":
+            ax.set_yscale("log")
+        ax.set_xlabel("step (full batch)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{summary.attrs['experiment']}: linear logistic model, "
+                 f"λ = {summary.attrs['weight_decay']:g} (Zou Thm 4.2)")
     return fig
 
 
@@ -187,6 +257,8 @@ def draw(name: str, summary: xr.Dataset) -> plt.Figure:
         return sweep(summary, name.removeprefix("test_error_vs_"))
     if name == "heatmap_test_error":
         return heatmap(summary)
+    if name == "convex":
+        return convex(summary)
     raise ValueError(f"unknown figure '{name}'")
 
 

@@ -1,5 +1,7 @@
 # Configuration: validated against the schema, then every run of every experiment is expanded
 # and validated by adamgen before any job is planned. Named input functions live here.
+import os
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -10,10 +12,16 @@ from adamgen.errors import ConfigError
 try:
     validate(config, "../schemas/config.schema.yaml")
     EXPERIMENTS = ex.plan(config)
+    CONVEX = ex.plan_convex(config)
 except WorkflowError as err:
     raise WorkflowError(ex.explain_schema_error(err)) from None
 except ConfigError as err:
     raise WorkflowError(f"invalid config: {err}") from None
+
+# the claims file: relative to the working directory, else to this checkout
+CLAIMS = config["claims"]
+if not os.path.isabs(CLAIMS) and not os.path.exists(CLAIMS):
+    CLAIMS = os.path.join(workflow.basedir, CLAIMS)
 
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 LOCKSTEP = (
@@ -24,10 +32,16 @@ LOCKSTEP = (
 DATASETS = {
     run.data_path: run for run in RUNS.values()
 }  # one run stands for its data set
+DATASETS |= {
+    ex.data_path(run): ex.Run(run, {})
+    for c in CONVEX.values()
+    for run in c.data_runs.values()
+}
 
 
 wildcard_constraints:
-    experiment="|".join(EXPERIMENTS),
+    experiment="|".join(EXPERIMENTS) or "(?!)",
+    convex="|".join(CONVEX) or "(?!)",
     run=r"[a-z_]+/[^/]+",
     spec=r"[^/]+",
     seed=r"\d+",
@@ -73,5 +87,27 @@ def experiment_outputs(name):
     return out
 
 
+def convex_outputs(name):
+    base = f"{ex.RESULTS}/{name}"
+    return [
+        f"{base}/summary.nc",
+        f"{base}/figures/convex.png",
+        f"{base}/figures/convex.pdf",
+    ]
+
+
+def summaries(wildcards=None):
+    """Every experiment's summary, CNN and convex: what the claims are checked against."""
+    return [e.summary_path for e in EXPERIMENTS.values()] + [
+        c.summary_path for c in CONVEX.values()
+    ]
+
+
+def claims_outputs():
+    return [f"{ex.RESULTS}/claims.{suffix}" for suffix in ("md", "csv", "html")]
+
+
 def final_outputs():
-    return [path for name in EXPERIMENTS for path in experiment_outputs(name)]
+    out = [path for name in EXPERIMENTS for path in experiment_outputs(name)]
+    out += [path for name in CONVEX for path in convex_outputs(name)]
+    return out + claims_outputs()

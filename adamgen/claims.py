@@ -1,0 +1,417 @@
+"""The papers' claims as data, checked against the aggregated results.
+
+A claims file (config/claims.yaml) lists entries like
+
+    - id: E1.adam.test_error
+      claim: Full-batch Adam generalises no better than chance
+      source: Zou Table 2
+      experiment: zou_e1              # a summary: results/<experiment>/summary.nc
+      where: {optimizer: adam}        # fixes grid coordinates; seeds stay
+      metric: test_error              # see METRICS
+      paper: "0.884"                  # what the paper reports, as text
+      expect: "> 0.5"                 # the check on the mean over seeds
+      figure: zou_e1/figures/errors-adam.png
+      if_fails: why it may fail here  # printed next to a failing verdict
+
+and, optionally,
+
+      contrast: {optimizer: [gd, adam]}   # the metric at b compared with the metric at a
+      as: difference                      # b − a; or log10_ratio, or relative_distance
+      average: [batch_size]               # grid axes to average over before the check
+      j: -1                               # the class for per-class metrics (default +1)
+      threshold: 0.25                     # for the boundary metrics
+
+`expect` is `< x`, `<= x`, `> x`, `>= x` or `x ± t`. Each claim is evaluated per seed and the
+check applies to the mean; the row says how many seeds pass on their own. Verdicts: `holds`,
+`fails`, `not run` (the experiment or the selected grid point is absent from this config) and
+`inconclusive` (the metric is undefined on this grid, e.g. a boundary beyond its last value).
+"""
+
+import csv
+import html
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ._io import atomic_path
+from .config import load_yaml
+from .errors import ConfigError
+from .experiments import dim_name
+
+VERDICTS = ("holds", "fails", "inconclusive", "not run")
+
+
+def _final(name: str):
+    return lambda ds, c: ds[f"final_{name}"]
+
+
+def _per_class(name: str):
+    return lambda ds, c: ds[f"final_{name}"].sel(j=c.j, drop=True)
+
+
+def _peak_feature(ds, c):
+    return ds["feature_learning_max"].sel(j=c.j, drop=True).max("epoch", skipna=True)
+
+
+def _feature_rise(ds, c):
+    """How far feature learning rose above its value at initialisation, at its peak."""
+    series = ds["feature_learning_max"].sel(j=c.j, drop=True)
+    return series.max("epoch", skipna=True) - series.isel(epoch=0)
+
+
+def _noise_growth(ds, c):
+    """How far noise memorization rose above its value at initialisation."""
+    series = ds["noise_memorization_max"].sel(j=c.j, drop=True)
+    return ds["final_noise_memorization_max"].sel(j=c.j, drop=True) - series.isel(epoch=0)
+
+
+def _weight_norm_ratio(ds, c):
+    return ds["final_weight_norm"] / ds["weight_norm"].isel(epoch=0)
+
+
+def _first_above(values: xr.DataArray, dim: str, threshold: float) -> xr.DataArray:
+    """The smallest coordinate along `dim` where `values` ≥ threshold; NaN if none."""
+    coords = values[dim].values.astype(float)
+    above = (values >= threshold).transpose(..., dim).values
+    finite = np.isfinite(values.transpose(..., dim).values)
+    out = np.full(above.shape[:-1], np.nan)
+    for idx in np.ndindex(out.shape):
+        hits = np.flatnonzero(above[idx] & finite[idx])
+        if finite[idx].any() and hits.size:
+            out[idx] = coords[hits[0]]
+    dims = [d for d in values.transpose(..., dim).dims if d != dim]
+    return xr.DataArray(out, dims=dims, coords={d: values[d] for d in dims})
+
+
+def _critical_batch_size(ds, c):
+    """Smallest batch size whose final test error reaches the threshold (per seed)."""
+    return _first_above(ds["final_test_error"], "batch_size", c.threshold)
+
+
+def _stall_boundary(ds, c):
+    """Smallest weight decay at which training fails: final train error ≥ the threshold."""
+    return _first_above(ds["final_train_error"], "weight_decay", c.threshold)
+
+
+def _final_weights(ds, c):
+    if "final_weights" not in ds:
+        raise KeyError("final_weights (set probes.store_weights: true for this experiment)")
+    return ds["final_weights"]
+
+
+METRICS = {
+    "train_error": _final("train_error"),
+    "test_error": _final("test_error"),
+    "train_loss": _final("train_loss"),
+    "test_loss": _final("test_loss"),
+    "weight_norm": _final("weight_norm"),
+    "grad_norm_l1": _final("grad_norm_l1"),
+    "grad_norm_l2": _final("grad_norm_l2"),
+    "feature_learning": _per_class("feature_learning_max"),
+    "feature_learning_peak": _peak_feature,
+    "feature_learning_rise": _feature_rise,
+    "noise_memorization": _per_class("noise_memorization_max"),
+    "noise_memorization_growth": _noise_growth,
+    "weight_norm_ratio": _weight_norm_ratio,
+    "critical_batch_size": _critical_batch_size,
+    "stall_boundary": _stall_boundary,
+    "final_weights": _final_weights,
+    # the convex counterpart (adamgen.convex)
+    "distance": _final("distance"),
+    "distance_peak": lambda ds, c: ds["distance"].max("step", skipna=True),
+    "distance_to_optimum": _final("distance_to_optimum"),
+    "distance_shrink": lambda ds, c: ds["final_distance"] / ds["distance"].max("step"),
+}
+METRIC_DOCS = {
+    "feature_learning": "final max_r <w_{j,r}, j v>",
+    "feature_learning_peak": "largest max_r <w_{j,r}, j v> along the run",
+    "feature_learning_rise": "peak minus initial max_r <w_{j,r}, j v>",
+    "noise_memorization": "final max_i max_r <w_{j,r}, xi_i> over class j",
+    "noise_memorization_growth": "final minus initial noise memorization (max)",
+    "weight_norm_ratio": "final ||W||_F / initial ||W||_F",
+    "critical_batch_size": "smallest B with final test error >= threshold",
+    "stall_boundary": "smallest lambda with final train error >= threshold",
+    "final_weights": "final weights (with contrast: relative_distance)",
+    "distance": "final ||w_adam - w_gd|| / ||w*||",
+    "distance_peak": "largest ||w_adam - w_gd|| / ||w*|| along training",
+    "distance_to_optimum": "final ||w - w*|| / ||w*||",
+    "distance_shrink": "final over largest ||w_adam - w_gd|| along training",
+}
+COMBINE = {
+    "difference": lambda a, b: b - a,
+    "log10_ratio": lambda a, b: np.log10(b / a),
+    "relative_distance": None,  # handled below: sums over the non-grid dims
+}
+_EXPECT = re.compile(r"^\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_NEAR = re.compile(r"^\s*([-+0-9.eE]+)\s*(?:±|\+-)\s*([0-9.eE]+)\s*$")
+
+
+@dataclass
+class Claim:
+    id: str
+    claim: str
+    source: str
+    experiment: str
+    metric: str
+    expect: str
+    paper: str = ""
+    where: dict = field(default_factory=dict)
+    contrast: dict | None = None
+    as_: str = "difference"
+    average: list = field(default_factory=list)
+    j: int = 1
+    threshold: float = 0.25
+    figure: str = ""
+    if_fails: str = ""
+
+    def check(self, value: float) -> bool:
+        m = _EXPECT.match(self.expect)
+        if m:
+            op, x = m.group(1), float(m.group(2))
+            return {"<": value < x, "<=": value <= x, ">": value > x, ">=": value >= x}[op]
+        m = _NEAR.match(self.expect)
+        return abs(value - float(m.group(1))) <= float(m.group(2))
+
+
+_FIELDS = {"id", "claim", "source", "experiment", "metric", "expect", "paper", "where",
+           "contrast", "as", "average", "j", "threshold", "figure", "if_fails"}
+
+
+def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
+    """Claims from the loaded YAML; every problem names the entry and key."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("claims"), list):
+        raise ConfigError("claims", f"{source} must hold a list under 'claims'")
+    out, seen = [], set()
+    for k, entry in enumerate(raw["claims"]):
+        where = f"claims[{k}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(where, "must be a mapping")
+        where = f"claims[{k}] ({entry.get('id', '?')})"
+        unknown = set(entry) - _FIELDS
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "is not a claim field "
+                              f"(fields: {', '.join(sorted(_FIELDS))})")
+        for key in ("id", "claim", "source", "experiment", "metric", "expect"):
+            if key not in entry:
+                raise ConfigError(f"{where}.{key}", "is missing")
+        if entry["id"] in seen:
+            raise ConfigError(f"{where}.id", "is used twice", entry["id"])
+        seen.add(entry["id"])
+        if entry["metric"] not in METRICS:
+            raise ConfigError(f"{where}.metric", f"is not one of {', '.join(METRICS)}",
+                              entry["metric"])
+        expect = str(entry["expect"])
+        if not (_EXPECT.match(expect) or _NEAR.match(expect)):
+            raise ConfigError(f"{where}.expect", "must read '< x', '<= x', '> x', '>= x' or "
+                              "'x ± t'", expect)
+        as_ = entry.get("as", "difference")
+        if as_ not in COMBINE:
+            raise ConfigError(f"{where}.as", f"is not one of {', '.join(COMBINE)}", as_)
+        contrast = entry.get("contrast")
+        if contrast is not None and not (
+                isinstance(contrast, dict) and len(contrast) == 1
+                and all(isinstance(v, list) and len(v) == 2 for v in contrast.values())):
+            raise ConfigError(f"{where}.contrast", "must map one axis to two values", contrast)
+        if entry["metric"] == "final_weights" and (contrast is None or as_ != "relative_distance"):
+            raise ConfigError(f"{where}.as", "final_weights needs a contrast with "
+                              "'as: relative_distance'")
+        fields = {k: v for k, v in entry.items() if k != "as"}
+        # axes by their summary names: model.sigma_0 is the dimension model_sigma_0
+        dims = {"where": {dim_name(k): v for k, v in (entry.get("where") or {}).items()},
+                "contrast": ({dim_name(k): v for k, v in contrast.items()} if contrast else None),
+                "average": [dim_name(a) for a in entry.get("average") or []]}
+        out.append(Claim(**{**fields, **dims, "as_": as_, "expect": expect,
+                            "paper": str(entry.get("paper", ""))}))
+    return out
+
+
+def load_claims(path: str | Path) -> list[Claim]:
+    return parse_claims(load_yaml(path), f"claims file '{path}'")
+
+
+@dataclass
+class Row:
+    claim: Claim
+    verdict: str
+    mean: float = math.nan
+    std: float = math.nan
+    n: int = 0
+    passing: int = 0
+    reason: str = ""
+
+
+def _select(ds: xr.Dataset, c: Claim) -> xr.Dataset | None:
+    """The claim's grid point; None when the config does not contain it."""
+    for key, value in c.where.items():
+        if key not in ds.dims:
+            raise ConfigError(f"claim {c.id}.where.{key}",
+                              f"is not an axis of experiment '{c.experiment}' "
+                              f"(axes: {', '.join(map(str, ds.dims))})")
+        values = ds[key].values.tolist()
+        if not any(_same(v, value) for v in values):
+            return None
+        ds = ds.sel({key: next(v for v in values if _same(v, value))})
+    if "status" in ds:  # an axis along which only one value holds runs is fixed to it
+        keep = set(c.average) | set(c.contrast or {}) | {"seed"}
+        for dim in [d for d in ds["status"].dims if d not in keep]:
+            ran = (ds["status"] != "").any([d for d in ds["status"].dims if d != dim])
+            if int(ran.sum()) == 1:
+                ds = ds.isel({dim: int(np.flatnonzero(ran.values)[0])})
+    return ds
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def _pick(values: xr.DataArray, dim: str, value) -> xr.DataArray | None:
+    matches = [v for v in values[dim].values.tolist() if _same(v, value)]
+    return values.sel({dim: matches[0]}, drop=True) if matches else None
+
+
+def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
+    """The claim's metric, one value per seed (or a scalar); None if not run."""
+    sel = _select(ds, c)
+    if sel is None:
+        return None
+    values = METRICS[c.metric](sel, c)
+    if c.contrast:
+        (dim, (a, b)), = c.contrast.items()
+        if dim not in values.dims:
+            raise ConfigError(f"claim {c.id}.contrast.{dim}", "is not a remaining axis")
+        va, vb = _pick(values, dim, a), _pick(values, dim, b)
+        if va is None or vb is None:
+            return None
+        if c.as_ == "relative_distance":
+            inner = [d for d in va.dims if d in ("j", "r", "k")]
+            values = np.sqrt(((vb - va) ** 2).sum(inner)) / np.sqrt((va ** 2).sum(inner))
+        else:
+            values = COMBINE[c.as_](va, vb)
+    for dim in c.average:
+        if dim not in values.dims:
+            raise ConfigError(f"claim {c.id}.average", f"'{dim}' is not a remaining axis")
+        values = values.mean(dim, skipna=False)
+    extra = [d for d in values.dims if d != "seed"]
+    if extra:
+        raise ConfigError(f"claim {c.id}.where", f"leaves the axes {extra} open; fix them in "
+                          "'where', or list them under 'average'")
+    return values
+
+
+def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]:
+    rows = []
+    for c in claims:
+        ds = summaries.get(c.experiment)
+        values = None if ds is None else per_seed(ds, c)
+        if ds is not None and values is not None and "status" in ds:
+            sel = _select(ds, c)
+            if (np.asarray(sel["status"].values) == "").all():
+                values = None
+        if values is None:
+            rows.append(Row(c, "not run", reason=f"'{c.experiment}' has no such runs here"
+                            if ds is not None else f"experiment '{c.experiment}' not in config"))
+            continue
+        v = np.atleast_1d(values.values).astype(float)
+        if not np.isfinite(v).all():
+            rows.append(Row(c, "inconclusive", n=v.size, reason="undefined on this grid for "
+                            f"{int((~np.isfinite(v)).sum())} of {v.size} seeds "
+                            "(e.g. a boundary beyond the grid)"))
+            continue
+        mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+        passing = sum(c.check(float(x)) for x in v)
+        rows.append(Row(c, "holds" if c.check(mean) else "fails", mean, std, v.size, passing,
+                        c.if_fails if not c.check(mean) else ""))
+    return rows
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "–"
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+
+
+def measured(row: Row) -> str:
+    if row.verdict in ("not run", "inconclusive"):
+        return "–"
+    return f"{_fmt(row.mean)} ± {_fmt(row.std)} (n={row.n})"
+
+
+def to_markdown(rows: list[Row], title: str = "Claims of the papers, checked") -> str:
+    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
+    lines = [f"# {title}", "",
+             ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + f" of {len(rows)} claims. "
+             "Measured: mean ± std over seeds (n seeds); the check applies to the mean; "
+             "'seeds' counts the seeds that pass on their own.", "",
+             "| id | claim | source | paper | measured | expected | seeds | verdict | figure |"
+             " note |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        c = r.claim
+        seeds = f"{r.passing}/{r.n}" if r.verdict in ("holds", "fails") else "–"
+        cells = [c.id, c.claim, c.source, c.paper or "–", measured(r), f"{c.metric} {c.expect}",
+                 seeds, f"**{r.verdict}**", c.figure or "–", r.reason]
+        lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[Row]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "claim", "source", "experiment", "metric", "paper", "expected", "mean",
+                "std", "n_seeds", "seeds_passing", "verdict", "figure", "note"])
+    for r in rows:
+        c = r.claim
+        w.writerow([c.id, c.claim, c.source, c.experiment, c.metric, c.paper, c.expect,
+                    "" if math.isnan(r.mean) else repr(r.mean),
+                    "" if math.isnan(r.std) else repr(r.std), r.n, r.passing, r.verdict,
+                    c.figure, r.reason])
+    return buf.getvalue()
+
+
+_COLOURS = {"holds": "#d9f2d9", "fails": "#f8d7d7", "inconclusive": "#fff3cd",
+            "not run": "#e9ecef"}
+
+
+def to_html(rows: list[Row], title: str = "Claims of the papers, checked") -> str:
+    """A standalone page (the report embeds it): one coloured row per claim."""
+    esc = html.escape
+    counts = ", ".join(f"{sum(r.verdict == v for r in rows)} {v}" for v in VERDICTS)
+    head = ["id", "claim", "source", "paper", "measured (mean ± std, n)", "expected", "seeds",
+            "verdict", "figure", "note"]
+    body = []
+    for r in rows:
+        c = r.claim
+        seeds = f"{r.passing}/{r.n}" if r.verdict in ("holds", "fails") else "–"
+        cells = [c.id, c.claim, c.source, c.paper or "–", measured(r),
+                 f"{c.metric} {c.expect}", seeds, f"<b>{r.verdict}</b>", c.figure or "–",
+                 r.reason]
+        body.append(f'<tr style="background:{_COLOURS[r.verdict]}">' + "".join(
+            f"<td>{cell if cell.startswith('<b>') else esc(cell)}</td>" for cell in cells)
+            + "</tr>")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+            "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+            "td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top}</style></head>"
+            f"<body><h2>{esc(title)}</h2><p>{counts} of {len(rows)} claims. The check "
+            "applies to the mean over seeds; 'seeds' counts the seeds that pass on their own."
+            "</p><table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+            + "".join(body) + "</table></body></html>\n")
+
+
+def write(rows: list[Row], md_path, csv_path, html_path=None) -> None:
+    outputs = [(md_path, to_markdown(rows)), (csv_path, to_csv(rows))]
+    if html_path is not None:
+        outputs.append((html_path, to_html(rows)))
+    for path, text in outputs:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
