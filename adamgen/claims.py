@@ -148,8 +148,9 @@ COMBINE = {
     "log10_ratio": lambda a, b: np.log10(b / a),
     "relative_distance": None,  # handled below: sums over the non-grid dims
 }
-_EXPECT = re.compile(r"^\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
-_NEAR = re.compile(r"^\s*([-+0-9.eE]+)\s*(?:±|\+-)\s*([0-9.eE]+)\s*$")
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_EXPECT = re.compile(rf"^\s*(<=|>=|<|>)\s*{_NUMBER}\s*$")
+_NEAR = re.compile(rf"^\s*{_NUMBER}\s*(?:±|\+-)\s*{_NUMBER}\s*$")
 
 
 @dataclass

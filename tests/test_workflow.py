@@ -61,7 +61,7 @@ def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
     experiment = ex.plan(config)[name]
     base = f"results/{name}"
     jobs = {("aggregate", f"{base}/summary.nc"), ("make_tables", f"{base}/tables/final.csv"),
-            ("all", "")}
+            ("claims", "results/claims.md"), ("all", "")}
     for figure in figures.names(experiment.axes):
         jobs.add((PLOT_RULES[figure.split("-")[0].split("_")[0]], f"{base}/figures/{figure}.png"))
     return jobs
@@ -101,6 +101,34 @@ def test_the_workflow_produces_summary_tables_and_figures(finished):
     assert len(logs) == 14 and all("wrote results/runs/" in p.read_text() for p in logs)
 
 
+def test_the_workflow_fits_the_convex_counterpart_on_the_same_data(finished):
+    results = finished / "results"
+    summary = xr.open_dataset(results / "tiny_convex" / "summary.nc", engine="netcdf4")
+    assert summary["seed"].values.tolist() == [0, 1]
+    assert summary["optimizer"].values.tolist() == ["adam", "gd"]
+    summary.close()
+    assert (results / "tiny_convex" / "figures" / "convex.png").stat().st_size > 1000
+    # no data set of its own: it reads the CNN runs' files
+    assert len(list((results / "data").rglob("*.nc"))) == 2
+
+
+def test_the_claims_report_has_every_verdict_and_the_workflow_still_succeeds(finished):
+    md = (finished / "results" / "claims.md").read_text()
+    assert "2 holds, 1 fails, 0 inconclusive, 1 not run of 4 claims" in md
+    assert "written to fail" in md  # a failing row carries its explanation
+    rows = (finished / "results" / "claims.csv").read_text().splitlines()
+    assert rows[0].startswith("id,claim,source") and len(rows) == 5
+    assert "<table>" in (finished / "results" / "claims.html").read_text()
+
+
+def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
+    claims_file = tmp_path / "claims.yaml"
+    claims_file.write_text((ROOT / "config" / "claims_tiny.yaml").read_text()
+                           .replace('expect: "<= 1"', 'expect: "<= 0.5"'))
+    config = {**copy.deepcopy(TINY), "claims": str(claims_file)}
+    assert planned(finished, config) == {("claims", "results/claims.md"), ("all", "")}
+
+
 def test_a_finished_workflow_plans_nothing(finished):
     assert planned(finished, TINY) == set()
 
@@ -137,6 +165,7 @@ def test_the_report_bundles_every_figure_and_table(finished):
     for figure in figures.names(ex.plan(TINY)["tiny"].axes):
         assert f"{figure}.png" in html
     assert "final.csv" in html and "Zou et al. Fig. 2" in html
+    assert "claims.html" in html and "0 \\u00b7 claims" in html  # the first category
 
 
 def _broken(change) -> dict:
