@@ -15,6 +15,21 @@ if not config:
 report: "workflow/report/workflow.rst"
 
 
+# Light jobs that read one summary (or a handful of files) run where Snakemake runs, also
+# under a cluster executor: only data sets, training and convex fits go to the cluster.
+localrules:
+    all,
+    aggregate,
+    convex_summary,
+    make_tables,
+    plot_dynamics,
+    plot_errors,
+    plot_sweep,
+    plot_heatmap,
+    plot_convex,
+    claims,
+
+
 include: "workflow/rules/common.smk"
 
 

@@ -1,6 +1,8 @@
 """Units of work shared by the command line and the workflow's scripts."""
 
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -23,6 +25,10 @@ def setup_logging(path: str | Path | None = None) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
+    where = [f"host {socket.gethostname()}"]
+    where += [f"{k}={os.environ[k]}" for k in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES")
+              if k in os.environ]
+    log.info("job on %s", ", ".join(where))
 
 
 def describe(run: RunConfig) -> str:

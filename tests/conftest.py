@@ -1,7 +1,12 @@
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from adamgen.config import parse_run_config
 
@@ -42,3 +47,38 @@ def _deterministic_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+# --- the Snakemake workflow on config/tiny.yaml, shared by the workflow and cluster tests -----
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_WORKFLOW = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+
+
+def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
+              background: bool = False):
+    """Run this checkout's workflow in `workdir` on `config` (written to workdir/config.yaml)."""
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / ".cache"), **(env or {})}
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+            "--directory", str(workdir), "--configfile", str(path), *args]
+    if background:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def run_workflow():
+    """snakemake(workdir, config, *args, env=None, background=False), as a fixture."""
+    return snakemake
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    """The tiny workflow, run once to completion with local jobs (`--cores 2`)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    proc = snakemake(workdir, TINY_WORKFLOW, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir

@@ -1,33 +1,25 @@
 """The Snakemake workflow on the tiny config: end to end, incremental reruns, invalid configs."""
 
 import copy
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import conftest
 import pytest
 import xarray as xr
-import yaml
 
 from adamgen import experiments as ex
 from adamgen import figures
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+TINY = conftest.TINY_WORKFLOW
 PLOT_RULES = {"dynamics": "plot_dynamics", "errors": "plot_errors", "heatmap": "plot_heatmap",
               "test": "plot_sweep"}
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / ".cache")}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(workdir), "--configfile", str(path), *args],
-        capture_output=True, text=True, env=env)
+snakemake = conftest.snakemake
 
 
 def planned_outputs(workdir: Path, config: dict) -> list[tuple[str, tuple[str, ...]]]:
@@ -73,13 +65,10 @@ def runs_where(config: dict, **coords) -> set[tuple[str, str]]:
             if all(r.coords[k] == v for k, v in coords.items())}
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """The tiny workflow, run once to completion."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    proc = snakemake(workdir, TINY, "--cores", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir
+@pytest.fixture
+def finished(tiny_workflow):
+    """The tiny workflow, run once to completion (shared with the cluster test)."""
+    return tiny_workflow
 
 
 def test_the_workflow_produces_summary_tables_and_figures(finished):
