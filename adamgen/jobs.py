@@ -25,10 +25,11 @@ def setup_logging(path: str | Path | None = None) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
-    where = [f"host {socket.gethostname()}"]
-    where += [f"{k}={os.environ[k]}" for k in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES")
-              if k in os.environ]
-    log.info("job on %s", ", ".join(where))
+    if path:  # a workflow job's log starts with where it ran (a Slurm job id, its GPUs)
+        where = [f"host {socket.gethostname()}"]
+        where += [f"{k}={os.environ[k]}" for k in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES")
+                  if k in os.environ]
+        log.info("job on %s", ", ".join(where))
 
 
 def describe(run: RunConfig) -> str:

@@ -75,10 +75,15 @@ def run_workflow():
     return snakemake
 
 
-@pytest.fixture(scope="session")
-def tiny_workflow(tmp_path_factory):
-    """The tiny workflow, run once to completion with local jobs (`--cores 2`)."""
-    workdir = tmp_path_factory.mktemp("workflow")
-    proc = snakemake(workdir, TINY_WORKFLOW, "--cores", "2")
+def complete_workflow(tmp_path_factory, name: str, config: dict) -> Path:
+    """A fresh directory in which the workflow has run `config` to completion (`--cores 2`)."""
+    workdir = tmp_path_factory.mktemp(name)
+    proc = snakemake(workdir, config, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    """The tiny workflow, run once to completion with local jobs."""
+    return complete_workflow(tmp_path_factory, "workflow", TINY_WORKFLOW)

@@ -204,10 +204,7 @@ LOCKSTEP = {**TINY, "runs_per_job": 4}
 
 @pytest.fixture(scope="module")
 def finished_lockstep(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("lockstep")
-    proc = snakemake(workdir, LOCKSTEP, "--cores", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir
+    return conftest.complete_workflow(tmp_path_factory, "lockstep", LOCKSTEP)
 
 
 def test_lockstep_jobs_train_several_runs_each(finished_lockstep):
