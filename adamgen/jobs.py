@@ -54,6 +54,27 @@ def prepare_output(path: str | Path) -> None:
         ) from None
 
 
+def train_missing(runs: dict[str, RunConfig], outs: list[str], data_path: str,
+                  threads: int | None = None, progress_every: float = 10.0) -> list[str]:
+    """A workflow job: train the runs among `outs` whose files are missing, from one data file.
+
+    Finished run files are kept, never redone: a run's path is a hash of its whole config and
+    its data set is a deterministic function of the data settings and seed, so a regenerated
+    data file (say, after a code change) holds the same arrays. Kept files are touched, so
+    that they stay newer than their data file and the next plan does not ask for them again.
+    Returns the paths it trained.
+    """
+    todo = [out for out in outs if not Path(out).exists()]
+    for out in outs:
+        if out not in todo:
+            log.info("kept finished %s", out)
+            os.utime(out)
+    if todo:
+        train_to_files([runs[p] for p in todo], todo, [data_path] * len(todo), threads=threads,
+                       progress_every=progress_every)
+    return todo
+
+
 def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str | None],
                    threads: int | None = None, progress_every: float = 10.0) -> list[RunResult]:
     """Train runs in lockstep from their data files (None: generate) and write their run files.

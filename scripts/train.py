@@ -8,7 +8,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 from adamgen import experiments, jobs
 
 jobs.setup_logging(snakemake.log[0])
-runs = {r.path: r for e in experiments.plan(snakemake.config).values() for r in e.runs}
-todo = [path for path in snakemake.output if not Path(path).exists()]
-jobs.train_to_files([runs[p].config for p in todo], todo, [snakemake.input.data] * len(todo),
-                    threads=snakemake.threads, progress_every=5)
+runs = {r.path: r.config for e in experiments.plan(snakemake.config).values() for r in e.runs}
+jobs.train_missing(runs, list(snakemake.output), snakemake.input.data,
+                   threads=snakemake.threads, progress_every=5)

@@ -1,0 +1,24 @@
+"""Workflow jobs: a lockstep job trains only what is missing and keeps what is finished."""
+
+import hashlib
+import os
+
+from adamgen import data, jobs
+
+
+def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_path):
+    a, b = tiny(seed=0), tiny(seed=0, optimizer={"name": "adam", "lr": 2e-3})
+    data_path = tmp_path / "data.nc"
+    data.save(data.generate(a.data, 0), data_path)
+    outs = [str(tmp_path / "a.nc"), str(tmp_path / "b.nc")]
+    runs = dict(zip(outs, (a, b), strict=True))
+    assert jobs.train_missing(runs, outs[:1], str(data_path)) == outs[:1]
+    digest = hashlib.sha1(open(outs[0], "rb").read()).hexdigest()
+    os.utime(outs[0], (0, 0))
+    os.utime(data_path)  # the data set was regenerated after the run
+
+    assert jobs.train_missing(runs, outs, str(data_path)) == outs[1:]
+    assert hashlib.sha1(open(outs[0], "rb").read()).hexdigest() == digest  # not redone
+    assert os.path.getmtime(outs[0]) >= os.path.getmtime(data_path)  # but current again
+    # every output present: nothing to train, and no error
+    assert jobs.train_missing(runs, outs, str(data_path)) == []
