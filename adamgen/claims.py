@@ -11,7 +11,7 @@ A claims file (config/claims.yaml) lists entries like
       paper: "0.884"                  # what the paper reports, as text
       expect: "> 0.5"                 # the check on the mean over seeds
       figure: zou_e1/figures/errors-adam.png
-      if_fails: why it may fail here  # printed next to a failing verdict
+      if_fails: why it may fail here  # printed next to a failing or inconclusive verdict
 
 and, optionally,
 
@@ -325,9 +325,10 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]
             continue
         v = np.atleast_1d(values.values).astype(float)
         if not np.isfinite(v).all():
-            rows.append(Row(c, "inconclusive", n=v.size, reason="undefined on this grid for "
-                            f"{int((~np.isfinite(v)).sum())} of {v.size} seeds "
-                            "(e.g. a boundary beyond the grid)"))
+            reason = (f"undefined on this grid for {int((~np.isfinite(v)).sum())} of {v.size} "
+                      "seeds (e.g. a boundary beyond the grid)")
+            rows.append(Row(c, "inconclusive", n=v.size,
+                            reason=f"{reason}. {c.if_fails}" if c.if_fails else reason))
             continue
         mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
         passing = sum(c.check(float(x)) for x in v)

@@ -111,9 +111,9 @@ def test_critical_batch_size_and_stall_boundary():
 
 def test_a_boundary_beyond_the_grid_is_inconclusive():
     ds = summary(grid_errors(lambda o, b, w, s: 0.0))  # no batch size fails
-    row = evaluate(claim(metric="critical_batch_size",
+    row = evaluate(claim(metric="critical_batch_size", if_fails="needs larger B",
                          where={"optimizer": "adam", "weight_decay": 1e-4}), ds)
-    assert row.verdict == "inconclusive"
+    assert row.verdict == "inconclusive" and row.reason.endswith("needs larger B")
 
 
 def test_dotted_axes_name_summary_dimensions():
