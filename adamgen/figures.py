@@ -118,10 +118,14 @@ def errors(summary: xr.Dataset, optimizer: str) -> plt.Figure:
 def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
     """Final test error against one axis; one line per combination of the other axes."""
     optimizers = summary["optimizer"].values.tolist()
-    fig, axes = _panels(len(optimizers))
     others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
+    lines = math.prod(summary.sizes[d] for d in others)
+    many = lines > 6  # then a legend beside each panel, and a palette of twenty colours
+    fig, axes = _panels(len(optimizers), width=6.4 if many else 4.2, height=4.2 if many else 3.2)
     for ax, opt in zip(axes, optimizers, strict=False):
         sub = summary.sel(optimizer=opt)
+        if many:
+            ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
         for values in itertools.product(*(sub[d].values.tolist() for d in others)):
             point = dict(zip(others, values, strict=True))
             da = sub["final_test_error"].sel(point)
@@ -143,7 +147,10 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
         ax.set_ylabel("final test error")
         ax.set_title(opt)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if many:
+            ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        else:
+            ax.legend(fontsize=8)
     fig.suptitle(f"{summary.attrs['experiment']}: test error against {axis}")
     return fig
 
