@@ -8,8 +8,9 @@
 #
 # Needs root (the daemons run as root; munged as the munge user). The node declares
 # $SLURM_TEST_CPUS CPUs (default 8, config_overrides lets it exceed the machine's cores) so that
-# several of the test's short jobs run at once. The node has one fake GPU
-# (a `gpu` gres backed by /dev/null) so that jobs asking for --gpus=1 run. No accounting
+# several of the test's short jobs run at once. The node has $SLURM_TEST_GPUS fake GPUs (default 4:
+# a `gpu` gres backed by character devices that are /dev/null) so that jobs asking for --gpus=1
+# run, several at a time. No accounting
 # database: the profile polls job states with squeue. Jobs see the configuration through an
 # `srun` wrapper first on PATH (the Slurm jobstep strips SLURM_CONF before its inner srun).
 set -euo pipefail
@@ -45,7 +46,7 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null \
     apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >&2
 fi
 
-mkdir -p "$B"/{munge,state/ctld,state/d,run,log,bin}
+mkdir -p "$B"/{munge,state/ctld,state/d,run,log,bin,dev}
 chown munge: "$B/munge" && chmod 0755 "$B/munge"
 chown munge: "$B/run" "$B/log"  # munged writes its pid and log there
 [[ -f $B/munge/munge.key ]] || runuser -u munge -- mungekey --create --keyfile="$B/munge/munge.key"
@@ -55,6 +56,10 @@ runuser -u munge -- /usr/sbin/munged --key-file="$B/munge/munge.key" \
 
 mem=$(free -m | awk '/^Mem:/ {print $2}')
 cpus=${SLURM_TEST_CPUS:-8}  # more CPUs than the machine has: short jobs mostly wait on I/O
+gpus=${SLURM_TEST_GPUS:-4}
+for i in $(seq 0 $((gpus - 1))); do
+    [[ -e $B/dev/gpu$i ]] || mknod "$B/dev/gpu$i" c 1 3  # the device numbers of /dev/null
+done
 cat > "$B/slurm.conf" <<CONF
 ClusterName=adamgentest
 SlurmctldHost=localhost
@@ -82,10 +87,10 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 SlurmdParameters=config_overrides
 GresTypes=gpu
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:$gpus State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-echo "NodeName=localhost Name=gpu File=/dev/null" > "$B/gres.conf"
+echo "NodeName=localhost Name=gpu File=$B/dev/gpu[0-$((gpus - 1))]" > "$B/gres.conf"
 cat > "$B/bin/srun" <<WRAP
 #!/bin/sh
 export SLURM_CONF=$B/slurm.conf
