@@ -207,13 +207,15 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
                 ax.text(w, b, f"{v:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if v < 0.5 else "black")
         predicted = _predicted_boundaries(summary, opt, point, bs)
+        title = [opt] + [_label({d: v}) for d, v in point.items()]
         if predicted is not None and len(lams) > 1 and (lams > 0).all():
             # position of λ on the panel's log-spaced column axis
             x = np.interp(np.log10(predicted), np.log10(lams), np.arange(len(lams)),
                           left=-0.5, right=len(lams) - 0.5)
-            ax.plot(x, np.arange(len(bs)), color="white", lw=2, ls="--",
-                    label="Cor. 4.3" if opt in ("adam", "amsgrad", "padam") else "Cor. 4.6")
-            ax.legend(loc="upper left", fontsize=7, framealpha=0.6)
+            ax.plot(x, np.arange(len(bs)), color="white", lw=2, ls="--")
+            # named in the title: a legend would hide cells
+            title.append("dashed: Cor. 4.3" if opt in ("adam", "amsgrad", "padam")
+                         else "dashed: Cor. 4.6")
         stalled = fit.values >= 0.25
         for b in range(len(bs)):
             hits = np.flatnonzero(stalled[b] & np.isfinite(fit.values[b]))
@@ -221,7 +223,7 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
                 ax.plot(hits[0] - 0.5, b, marker="|", color="red", ms=16, mew=2.5)
         ax.set_xlabel("weight decay λ")
         ax.set_ylabel("batch size B")
-        ax.set_title(", ".join([opt] + [_label({d: v}) for d, v in point.items()]), fontsize=9)
+        ax.set_title(", ".join(title), fontsize=9)
         fig.colorbar(im, ax=ax, label="final test error")
     fig.suptitle(f"{summary.attrs['experiment']}: test error over B × λ "
                  "(red: training fails from here; dashed: predicted boundary)")
