@@ -405,7 +405,7 @@ def to_html(rows: list[Row], title: str = "Claims of the papers, checked") -> st
             "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
             "td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top}"
             # readable widths: the claim and the note wrap, the figure path breaks anywhere
-            "td:nth-child(2){min-width:16em}td:nth-child(9){max-width:13em;word-break:break-all}"
+            "td:nth-child(2){min-width:16em}td:nth-child(9){min-width:14em;overflow-wrap:anywhere}"
             "td:nth-child(10){min-width:26em}</style></head>"
             f"<body><h2>{esc(title)}</h2><p>{counts} of {len(rows)} claims. The check "
             "applies to the mean over seeds; 'seeds' counts the seeds that pass on their own."
