@@ -13,18 +13,31 @@ Lines are means over seeds; bands and error bars show the spread over seeds (min
 trajectories, ± one standard deviation for final values).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+from ._io import atomic_path
+from .aggregate import grid_dims
 
-from ._io import atomic_path  # noqa: E402
-from .aggregate import grid_dims  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported at the first figure: the
+    workflow reads this module for figure names on every parse and need not pay for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 LABELS = {"batch_size": "B", "weight_decay": "λ", "lr": "η", "seed": "seed", "epochs": "T",
           "beta1": "β1", "beta2": "β2", "eps": "ε", "p": "p", "momentum": "μ",
@@ -69,7 +82,7 @@ def _over_seeds(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _panels(n: int, width: float = 4.2, height: float = 3.2):
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
                              constrained_layout=True)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -125,7 +138,7 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
     for ax, opt in zip(axes, optimizers, strict=False):
         sub = summary.sel(optimizer=opt)
         if many:
-            ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+            ax.set_prop_cycle(color=_pyplot().get_cmap("tab20").colors)
         for values in itertools.product(*(sub[d].values.tolist() for d in others)):
             point = dict(zip(others, values, strict=True))
             da = sub["final_test_error"].sel(point)
@@ -275,4 +288,4 @@ def save(fig: plt.Figure, *paths) -> None:
     for path in paths:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
