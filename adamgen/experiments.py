@@ -141,11 +141,12 @@ class Experiment:
         }
 
 
-def _merge(base: dict, changes: dict) -> dict:
+def merge(base: dict, changes: dict) -> dict:
+    """A copy of `base` with `changes` laid over it, nested dicts merged key by key."""
     out = copy.deepcopy(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -200,7 +201,7 @@ def expand(name: str, spec: dict) -> Experiment:
                 raise ConfigError(f"experiments.{name}.grid.{axis}", "must be a non-empty list",
                                   values)
             axis_values.setdefault(axis, [])
-        fragment = _merge(_merge(base, opt_spec), {"optimizer": {"name": opt_name}})
+        fragment = merge(merge(base, opt_spec), {"optimizer": {"name": opt_name}})
         for combo in itertools.product(*axes.values()):
             coords = {"optimizer": opt_name, **dict(zip(axes, combo, strict=True))}
             raw = fragment
@@ -250,7 +251,7 @@ def _apply_rule(raw: dict, rule: dict, coords: dict, axes: dict, where: str) -> 
         leaf = leaf.split("[")[0]
         if section in changes and (not leaf or leaf in (changes[section] or {})):
             raise ConfigError(f"{where}.set.{section}.{leaf}", f"sets the grid axis '{axis}'")
-    return _merge(raw, changes)
+    return merge(raw, changes)
 
 
 def _check_unique(name: str, runs: list[Run]) -> None:

@@ -1,4 +1,3 @@
-import copy
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import torch
 import yaml
 
 from adamgen.config import parse_run_config
+from adamgen.experiments import merge
 
 TINY = {
     "seed": 0,
@@ -18,16 +18,6 @@ TINY = {
     "train": {"batch_size": 20, "epochs": 30, "dtype": "float64"},
     "probes": {"per_decade": 4},
 }
-
-
-def merge(base: dict, changes: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture
