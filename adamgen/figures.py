@@ -82,8 +82,8 @@ def _over_seeds(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _panels(n: int, width: float = 4.2, height: float = 3.2):
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows),
+                                   squeeze=False, constrained_layout=True)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat
