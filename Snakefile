@@ -33,6 +33,10 @@ localrules:
 include: "workflow/rules/common.smk"
 
 
+onstart:
+    record_owner()  # so that a later run can remove the lock if this process is killed hard
+
+
 rule all:
     default_target: True
     input:

@@ -8,6 +8,7 @@ from pathlib import Path
 import xarray as xr
 
 from .errors import DataFileError
+from .resources import free_space, remove_stale_temps, temp_name
 
 
 @contextmanager
@@ -15,11 +16,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
     An interrupted or failed write never leaves a file under the final name, and never
-    touches a finished file that is already there.
+    touches a finished file that is already there. Temporary files left by writers that were
+    killed (kill -9, a lost node) are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    remove_stale_temps(path)
+    tmp = temp_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -28,8 +31,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path, encoding: dict) -> None:
+    """Write atomically; a failure (a full disk, say) is one line naming the file."""
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        try:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        except (OSError, RuntimeError) as err:
+            free = free_space(path)
+            room = f"; its file system has {free} free" if free else ""
+            raise DataFileError(f"cannot write '{path}': {err}{room}") from None
 
 
 def open_netcdf(path: str | Path, what: str, required: tuple[str, ...]) -> xr.Dataset:

@@ -8,6 +8,7 @@ plus `epoch` and `j`. Grid cells without a run (say, Adam's λ values under Adam
     noise_memorization_min/max(grid..., epoch, j)
     final_<name>(grid...[, j])         the same at each run's last epoch
     run_path, status(grid...)          which file each cell came from, and how it ended
+    diverged_epoch(grid...)            where a run diverged (its values from then on are NaN)
     final_weights(grid..., j, r, k)    the final weights, when every run stored them
                                        (probes.store_weights)
 
@@ -21,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from . import runfile
-from ._io import write_netcdf
+from ._io import open_netcdf, write_netcdf
 from .experiments import dim_name
 from .probes import VARIABLES
 
@@ -50,7 +51,12 @@ def summarize(manifest: dict) -> xr.Dataset:
     axes = manifest["axes"]
     dims = [dim_name(a) for a in axes]
     shape = tuple(len(v) for v in axes.values())
-    runs = [(entry, runfile.load(entry["path"])) for entry in manifest["runs"]]
+    runs = []
+    for entry in manifest["runs"]:
+        ds = runfile.load(entry["path"])
+        point = ", ".join(f"{k}={v}" for k, v in entry["coords"].items())
+        runfile.check_provenance(ds, entry["path"], entry["hash"], f"({point})")
+        runs.append((entry, ds))
     epochs = np.array(sorted(set().union(*(ds["epoch"].values.tolist() for _, ds in runs))))
 
     traj = {n: np.full(shape + (len(epochs),), np.nan) for n in SCALARS}
@@ -63,6 +69,7 @@ def summarize(manifest: dict) -> xr.Dataset:
         weights = np.full(shape + runs[0][1]["weights_final"].shape, np.nan)
     paths = np.full(shape, "", dtype=object)
     status = np.full(shape, "", dtype=object)
+    diverged_epoch = np.full(shape, -1, dtype=np.int64)
     for entry, ds in runs:
         cell = tuple(values.index(entry["coords"][axis]) for axis, values in axes.items())
         where = np.searchsorted(epochs, ds["epoch"].values)
@@ -73,6 +80,7 @@ def summarize(manifest: dict) -> xr.Dataset:
             weights[cell] = ds["weights_final"].values
         paths[cell] = entry["path"]
         status[cell] = ds.attrs["status"]
+        diverged_epoch[cell] = ds.attrs["diverged_epoch"]
 
     data_vars = {}
     for name in SCALARS:
@@ -90,6 +98,9 @@ def summarize(manifest: dict) -> xr.Dataset:
                                       {"long_name": "final weights w_(j,r)"})
     data_vars["run_path"] = (dims, paths.astype(str), {"long_name": "run file of the cell"})
     data_vars["status"] = (dims, status.astype(str), {"long_name": "completed, diverged or ''"})
+    data_vars["diverged_epoch"] = (dims, diverged_epoch, {
+        "long_name": "epoch from which the run's probes are NaN (a loss or norm became "
+                     "infinite or NaN); -1 where it completed or was not run"})
     shared = {}  # settings every run shares, for the figures' theory lines
     for key in ("model_q", "data_n", "model_sigma_0"):
         values = {ds.attrs.get(key) for _, ds in runs}
@@ -112,6 +123,11 @@ def save(summary: xr.Dataset, path) -> None:
     encoding = {n: {"zlib": True, "complevel": 4} for n, v in summary.data_vars.items()
                 if v.dtype.kind == "f"}
     write_netcdf(summary, path, encoding)
+
+
+def load(path) -> xr.Dataset:
+    """An experiment's summary, read into memory."""
+    return open_netcdf(path, "summary", ("status", "run_path"))
 
 
 def grid_dims(summary: xr.Dataset) -> list[str]:

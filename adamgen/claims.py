@@ -24,7 +24,8 @@ and, optionally,
 `expect` is `< x`, `<= x`, `> x`, `>= x` or `x ± t`. Each claim is evaluated per seed and the
 check applies to the mean; the row says how many seeds pass on their own. Verdicts: `holds`,
 `fails`, `not run` (the experiment or the selected grid point is absent from this config) and
-`inconclusive` (the metric is undefined on this grid, e.g. a boundary beyond its last value).
+`inconclusive` (the metric is undefined on this grid, e.g. a boundary beyond its last value, or
+a run at the grid point diverged: a diverged run never makes a claim hold).
 """
 
 import csv
@@ -75,28 +76,39 @@ def _weight_norm_ratio(ds, c):
     return ds["final_weight_norm"] / ds["weight_norm"].isel(epoch=0)
 
 
-def _first_above(values: xr.DataArray, dim: str, threshold: float) -> xr.DataArray:
-    """The smallest coordinate along `dim` where `values` ≥ threshold; NaN if none."""
+def _first_above(values: xr.DataArray, status: xr.DataArray, dim: str,
+                 threshold: float) -> xr.DataArray:
+    """The smallest coordinate along `dim` where `values` ≥ threshold; NaN if none.
+
+    Cells without a run are skipped; a diverged run before the first crossing makes the
+    boundary unknown (NaN), since its value says nothing either way.
+    """
     coords = values[dim].values.astype(float)
-    above = (values >= threshold).transpose(..., dim).values
-    finite = np.isfinite(values.transpose(..., dim).values)
-    out = np.full(above.shape[:-1], np.nan)
+    order = [*(d for d in values.dims if d != dim), dim]
+    vals = values.transpose(*order).values
+    state = status.transpose(*order).values
+    out = np.full(vals.shape[:-1], np.nan)
     for idx in np.ndindex(out.shape):
-        hits = np.flatnonzero(above[idx] & finite[idx])
-        if finite[idx].any() and hits.size:
-            out[idx] = coords[hits[0]]
-    dims = [d for d in values.transpose(..., dim).dims if d != dim]
+        for k in range(len(coords)):
+            if state[idx][k] == "":
+                continue
+            if state[idx][k] == "diverged" or not np.isfinite(vals[idx][k]):
+                break
+            if vals[idx][k] >= threshold:
+                out[idx] = coords[k]
+                break
+    dims = order[:-1]
     return xr.DataArray(out, dims=dims, coords={d: values[d] for d in dims})
 
 
 def _critical_batch_size(ds, c):
     """Smallest batch size whose final test error reaches the threshold (per seed)."""
-    return _first_above(ds["final_test_error"], "batch_size", c.threshold)
+    return _first_above(ds["final_test_error"], ds["status"], "batch_size", c.threshold)
 
 
 def _stall_boundary(ds, c):
     """Smallest weight decay at which training fails: final train error ≥ the threshold."""
-    return _first_above(ds["final_train_error"], "weight_decay", c.threshold)
+    return _first_above(ds["final_train_error"], ds["status"], "weight_decay", c.threshold)
 
 
 def _final_weights(ds, c):
@@ -310,23 +322,40 @@ def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
     return values
 
 
+def _diverged_seeds(sel: xr.Dataset) -> tuple[int, int]:
+    """(seeds with a diverged run in the selection, seeds in the selection)."""
+    diverged = sel["status"] == "diverged"
+    ran = sel["status"] != ""
+    others = [d for d in diverged.dims if d != "seed"]
+    if others:
+        diverged, ran = diverged.any(others), ran.any(others)
+    return int(diverged.sum()), int(ran.sum())
+
+
 def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]:
+    """Every claim's verdict. A value that is undefined because a run diverged makes the claim
+    "inconclusive: diverged", never "holds"."""
     rows = []
     for c in claims:
         ds = summaries.get(c.experiment)
         values = None if ds is None else per_seed(ds, c)
-        if ds is not None and values is not None and "status" in ds:
-            sel = _select(ds, c)
-            if (np.asarray(sel["status"].values) == "").all():
-                values = None
+        sel = _select(ds, c) if values is not None else None
+        if sel is not None and "status" in sel and (np.asarray(sel["status"].values) == "").all():
+            values = None
         if values is None:
             rows.append(Row(c, "not run", reason=f"'{c.experiment}' has no such runs here"
                             if ds is not None else f"experiment '{c.experiment}' not in config"))
             continue
         v = np.atleast_1d(values.values).astype(float)
         if not np.isfinite(v).all():
-            reason = (f"undefined on this grid for {int((~np.isfinite(v)).sum())} of {v.size} "
-                      "seeds (e.g. a boundary beyond the grid)")
+            undefined = int((~np.isfinite(v)).sum())
+            diverged, seeds = _diverged_seeds(sel) if "status" in sel else (0, 0)
+            if diverged:
+                reason = (f"diverged: {diverged} of {seeds} seeds have a run here whose loss "
+                          "became infinite or NaN, so the value is undefined")
+            else:
+                reason = (f"undefined on this grid for {undefined} of {v.size} seeds (e.g. a "
+                          "boundary beyond the grid)")
             rows.append(Row(c, "inconclusive", n=v.size,
                             reason=f"{reason}. {c.if_fails}" if c.if_fails else reason))
             continue

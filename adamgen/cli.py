@@ -14,7 +14,8 @@ from . import __version__
 from . import data as datamod
 from .config import describe_keys, load_run_config
 from .errors import AdamgenError
-from .jobs import prepare_output, setup_logging, train_to_files
+from .jobs import setup_logging, train_to_files
+from .resources import check_output, data_memory
 
 log = logging.getLogger("adamgen")
 
@@ -51,7 +52,8 @@ def cmd_train(args) -> None:
 
 def cmd_data(args) -> None:
     run = load_run_config(args.config, args.overrides)
-    prepare_output(args.out)
+    datamod.check_fits(run.data)
+    check_output(args.out, data_memory(run.data).total)
     datamod.save(datamod.generate(run.data, run.seed), args.out)
     log.info("wrote %s: seed %d, n=%d, n_test=%d, d=%d", args.out, run.seed, run.data.n,
              run.data.n_test, run.data.d)

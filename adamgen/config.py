@@ -14,6 +14,7 @@ Unknown keys, wrong types and out-of-range values are errors that name the key a
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 from dataclasses import dataclass, field
@@ -37,6 +38,14 @@ def _positive(x: float) -> str | None:
 
 def _at_least(k: float):
     return lambda x: None if x >= k else f"must be >= {k}"
+
+
+def _between(lo: float, hi: float):
+    return lambda x: None if lo <= x <= hi else f"must be in [{lo}, {hi}]"
+
+
+# beyond these, every epoch of a run is probed anyway: larger values only cost memory
+MAX_PER_DECADE, MAX_LINEAR_POINTS = 1000, 1_000_000
 
 
 def _choice(*options: str):
@@ -110,8 +119,9 @@ class ProbeConfig:
 
     per_decade: int = _key(16, "log-spaced probe epochs 10^(k/per_decade) up to T (plus 0 "
                            "and T); the same for every T, so runs of any length line up",
-                           _at_least(0))
-    linear_points: int = _key(0, "evenly spaced probe epochs in [0, T]", _at_least(0))
+                           _between(0, MAX_PER_DECADE))
+    linear_points: int = _key(0, "evenly spaced probe epochs in [0, T]",
+                              _between(0, MAX_LINEAR_POINTS))
     epochs: tuple[int, ...] = _key((), "extra probe epochs", None)
     noise_memorization_full: bool = _key(False, "store ⟨w_{j,r}, ξ_i⟩ for every j, r, i")
     store_weights: bool = _key(False, "store the initial and final weights W")
@@ -213,6 +223,8 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         raise ConfigError(key, "must be an integer", value)
     if kind is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(key, "must be a finite number", value)
             return float(value)
         raise ConfigError(key, "must be a number" + _float_hint(value), value)
     if kind is str:
@@ -334,16 +346,50 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first on line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _acyclic(value: Any, source: str, parents: tuple = ()) -> None:
+    """YAML aliases can make a node contain itself; nothing in a config may."""
+    if isinstance(value, dict | list):
+        if any(value is p for p in parents):
+            raise DataFileError(f"{source}: an alias (*name) refers to a node that contains it")
+        for child in value.values() if isinstance(value, dict) else value:
+            _acyclic(child, source, (*parents, value))
+
+
 def load_yaml_text(text: str, source: str = "<string>") -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)
+        value = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(filter(None, (err.context, err.problem)))
+        raise DataFileError(f"{source}{where}: not valid YAML: {what}") from None
     except yaml.YAMLError as err:
         raise DataFileError(f"{source}: not valid YAML ({err})".replace("\n", " ")) from None
+    _acyclic(value, source)
+    return value
 
 
 def load_yaml(path: str | Path) -> Any:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFileError(f"config file '{path}' is not UTF-8 text (byte {err.start}: "
+                            f"{err.reason}); save it as UTF-8") from None
     except OSError as err:
         raise DataFileError(f"cannot read config file '{path}': {err.strerror}") from None
     return load_yaml_text(text, f"config file '{path}'")

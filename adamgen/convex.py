@@ -95,8 +95,8 @@ def fit(data: PatchData, settings: ConvexSettings) -> xr.Dataset:
                 loss, g = _loss_grad(w, X, y)
                 rec["train_loss"][k, a] = float(loss[0] + 0.5 * lam * (w * w).sum())
                 rec["grad_norm_l2"][k, a] = float((g + lam * w).norm())
-                rec["train_error"][k, a] = float((y * (w @ X.T) <= 0).double().mean())
-                rec["test_error"][k, a] = float((yt * (w @ Xt.T) <= 0).double().mean())
+                rec["train_error"][k, a] = float((~(y * (w @ X.T) > 0)).double().mean())
+                rec["test_error"][k, a] = float((~(yt * (w @ Xt.T) > 0)).double().mean())
                 rec["distance_to_optimum"][k, a] = float((w[0] - w_star).norm() / w_star.norm())
             if len(names) == 2:
                 distance[k] = float((weights[names[0]] - weights[names[1]]).norm() / w_star.norm())
@@ -115,7 +115,7 @@ def fit(data: PatchData, settings: ConvexSettings) -> xr.Dataset:
     ds["distance"] = ("step", distance, {
         "long_name": "‖w_a − w_b‖ / ‖w*‖ between the two optimizers' iterates"})
     ds["distance_to_optimum"].attrs["long_name"] = "‖w − w*‖ / ‖w*‖"
-    ds["test_error_optimum"] = float((yt * (Xt @ w_star) <= 0).double().mean())
+    ds["test_error_optimum"] = float((~(yt * (Xt @ w_star) > 0)).double().mean())
     ds["weights_final"] = (("optimizer", "k"), np.stack([weights[n][0].numpy() for n in names]))
     ds.attrs.update({"title": "adamgen convex counterpart (linear logistic model, L2)",
                      "weight_decay": lam, "steps": settings.steps, "seed": data.seed,

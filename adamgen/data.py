@@ -21,6 +21,7 @@ from . import __version__
 from ._io import open_netcdf, write_netcdf, zlib
 from .config import DataConfig, RunConfig
 from .errors import DataFileError
+from .resources import check_memory, data_memory
 from .seeding import generator
 
 
@@ -84,8 +85,15 @@ def sample_split(cfg: DataConfig, n: int, balanced: bool, rng: np.random.Generat
     return Split(x=x, y=y, signal_patch=signal_patch, xi=xi)
 
 
+def check_fits(cfg: DataConfig) -> None:
+    """Fail before drawing a data set that cannot fit in memory."""
+    check_memory(data_memory(cfg), f"a data set with d = {cfg.d}, n = {cfg.n} and n_test = "
+                 f"{cfg.n_test}", "lower data.d, data.n or data.n_test")
+
+
 def generate(cfg: DataConfig, seed: int) -> PatchData:
     """Training and test sets for one seed; same (cfg, seed) → same arrays, bit for bit."""
+    check_fits(cfg)
     train = sample_split(cfg, cfg.n, cfg.balanced, generator(seed, "train_data"))
     test = sample_split(cfg, cfg.n_test, False, generator(seed, "test_data"), keep_noise=False)
     return PatchData(config=cfg, seed=seed, feature=feature_vector(cfg), train=train, test=test)

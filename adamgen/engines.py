@@ -14,6 +14,7 @@ Both offer the same interface to the trainer:
                                      gradient [R, 2, m, d]
     test_stats()                     mean test loss and error [R]
     diverged()                       per run, the epoch whose loss first became non-finite, or −1
+    stop(mask)                       stop advancing the runs where mask is true (diverged)
 """
 
 import numba
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from .config import ModelConfig
 from .data import PatchData
-from .model import evaluate, example_errors, example_losses, loss_and_grad
+from .model import evaluate, loss_and_grad, mean_loss_and_error
 from .optim import OPTIMIZERS, build_optimizer
 from .structure import PatchCSR, is_structured, to_csr
 
@@ -83,6 +84,9 @@ class ReferenceEngine:
 
     def diverged(self) -> np.ndarray:
         return self.diverged_at.cpu().numpy()
+
+    def stop(self, mask: np.ndarray) -> None:
+        """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
 
 
 def _stack_csr(parts: list[PatchCSR], dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,12 +191,15 @@ class FastEngine:
     @staticmethod
     def _means(F: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Mean loss and error, summed in float64 as adamgen.model.evaluate does."""
-        loss = example_losses(F, y).sum(1, dtype=torch.float64) / F.shape[1]
-        error = example_errors(F, y).sum(1, dtype=torch.float64) / F.shape[1]
-        return loss.to(F.dtype), error.to(F.dtype)
+        loss, error = mean_loss_and_error(F, y)
+        return (torch.as_tensor(loss / F.shape[1]).to(F.dtype),
+                torch.as_tensor(error / F.shape[1]).to(F.dtype))
 
     def diverged(self) -> np.ndarray:
         return self.diverged_at
+
+    def stop(self, mask: np.ndarray) -> None:
+        self.alive &= ~mask
 
 
 def choose(requested: str, device: torch.device, datasets: list[PatchData]) -> type:

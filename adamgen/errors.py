@@ -18,3 +18,7 @@ class ConfigError(AdamgenError, ValueError):
 
 class DataFileError(AdamgenError, OSError):
     """An input file is missing, unreadable, or not what it claims to be."""
+
+
+class ResourceError(AdamgenError):
+    """A run would need more memory or disk than there is."""

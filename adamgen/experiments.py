@@ -27,12 +27,14 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunConfig, lockstep_key, parse_run_config
+from .config import RunConfig, load_yaml, lockstep_key, parse_run_config
 from .errors import ConfigError
 from .optim import OPTIMIZERS
+from .resources import run_memory
 
 RESULTS = "results"
 
@@ -95,11 +97,8 @@ def data_path(run: RunConfig) -> str:
 
 
 def memory_mb(run: RunConfig, runs_in_job: int = 1) -> int:
-    """A generous estimate of a training job's peak memory, for the scheduler."""
-    d = run.data
-    data_bytes = (d.n + d.n_test) * d.patches * d.d * 8 * 3  # float64 load + working copies
-    state_bytes = runs_in_job * (2 * d.n * d.patches * d.d + 10 * 2 * run.model.m * d.d) * 8
-    return int(300 + (data_bytes + state_bytes) / 2**20)
+    """The scheduler's memory request for a training job (`adamgen.resources.run_memory`)."""
+    return int(run_memory(run, runs_in_job).total / 2**20) + 1
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,8 @@ class Experiment:
             "name": self.name,
             "description": self.description,
             "axes": self.axes,
-            "runs": [{"path": r.path, "coords": r.coords} for r in self.runs],
+            "runs": [{"path": r.path, "coords": r.coords, "hash": run_hash(r.config)}
+                     for r in self.runs],
         }
 
 
@@ -311,6 +311,12 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> li
     return groups
 
 
+def check_config_file(path: str) -> None:
+    """A workflow config file read strictly: duplicate keys and self-referencing aliases are
+    errors (Snakemake's own reader keeps the last of two equal keys without a word)."""
+    load_yaml(path)
+
+
 def explain_schema_error(err: Exception) -> str:
     """One line naming the offending key, from Snakemake's schema-validation error."""
     import jsonschema
@@ -350,6 +356,12 @@ def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
     out = {}
     for name, spec in (config.get("convex") or {}).items():
         key = f"convex.{name}"
+        if name in (config.get("experiments") or {}):
+            raise ConfigError(key, f"has the name of an experiment; both would write "
+                              f"{RESULTS}/{name}/summary.nc")
+        if not math.isfinite(spec["weight_decay"]):
+            raise ConfigError(f"{key}.weight_decay", "must be a finite number",
+                              spec["weight_decay"])
         for opt, hyper in spec["optimizers"].items():
             if opt not in OPTIMIZERS:
                 raise ConfigError(f"{key}.optimizers.{opt}",

@@ -89,6 +89,21 @@ def _panels(n: int, width: float = 4.2, height: float = 3.2):
     return fig, axes.flat
 
 
+def _diverged(cell: xr.Dataset) -> tuple[list[int], int]:
+    """Divergence epochs of the cell's diverged seeds, and how many seeds ran."""
+    status = np.atleast_1d(cell["status"].values)
+    epochs = np.atleast_1d(cell["diverged_epoch"].values)
+    return [int(e) for e in epochs[status == "diverged"]], int((status != "").sum())
+
+
+def _mark_divergence(ax, cell: xr.Dataset, title: str) -> str:
+    """Red dotted lines where seeds diverged; returns the panel title, saying how many."""
+    epochs, ran = _diverged(cell)
+    for k, e in enumerate(epochs):
+        ax.axvline(e, color="red", ls=":", lw=1.5, label="diverged" if k == 0 else None)
+    return f"{title} [{len(epochs)}/{ran} seeds diverged]" if epochs else title
+
+
 def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple]) -> plt.Figure:
     cells = _cells(summary, optimizer)
     fig, axes = _panels(len(cells))
@@ -102,7 +117,7 @@ def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple]) -> p
             ax.fill_between(epoch[ok], lo[ok], hi[ok], color=line.get_color(), alpha=0.2, lw=0)
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("epoch")
-        ax.set_title(_label(point) or optimizer, fontsize=10)
+        ax.set_title(_mark_divergence(ax, cell, _label(point) or optimizer), fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{summary.attrs['experiment']}: {optimizer}")
@@ -151,6 +166,12 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
                 continue
             ax.errorbar(x[ok], mean.values[ok], yerr=np.nan_to_num(std.values[ok]), marker="o",
                         capsize=3, label=_label(point) or opt)
+            status = sub["status"].sel(point)
+            broken = (status == "diverged").any("seed") if "seed" in status.dims else \
+                status == "diverged"
+            if broken.any():
+                ax.plot(x[broken.values], np.full(int(broken.sum()), 1.0), "x", color="red",
+                        ms=9, mew=2, label="a seed diverged")
             if "seed" in da.dims:
                 for s in da["seed"].values:
                     ax.plot(x[ok], da.sel(seed=s).values[ok], ".", color="gray", alpha=0.4)

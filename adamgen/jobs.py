@@ -4,6 +4,8 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numba
@@ -12,7 +14,8 @@ import torch
 from . import data as datamod
 from . import runfile
 from .config import RunConfig, probe_epochs
-from .errors import DataFileError
+from .errors import AdamgenError
+from .resources import check_output, run_file_bytes
 from .trainer import RunResult, dataset_key, train
 
 log = logging.getLogger("adamgen")
@@ -32,6 +35,19 @@ def setup_logging(path: str | Path | None = None) -> None:
         log.info("job on %s", ", ".join(where))
 
 
+@contextmanager
+def workflow_job(log_path: str) -> Iterator[None]:
+    """Body of a rule script: adamgen's lines go to the job's log, and bad input ends the job
+    with one line naming the file or key (no traceback) and a non-zero exit status."""
+    setup_logging(log_path)
+    try:
+        yield
+    except AdamgenError as err:
+        log.error("error: %s", err)
+        print(f"adamgen: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def describe(run: RunConfig) -> str:
     """One line with the choices a run makes."""
     hyper = ", ".join(f"{k}={v}" for k, v in run.optimizer.items() if k != "name")
@@ -41,17 +57,6 @@ def describe(run: RunConfig) -> str:
             f"sigma_p={run.data.sigma_p} alpha={run.data.alpha}; model m={run.model.m} "
             f"q={run.model.q} sigma_0={run.model.sigma_0}; seed {run.seed}; "
             f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
-
-
-def prepare_output(path: str | Path) -> None:
-    """Make the output's directory now, so that an unwritable place fails before any work."""
-    parent = Path(path).resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataFileError(
-            f"cannot create the output directory '{parent}': {err.strerror}"
-        ) from None
 
 
 def train_missing(runs: dict[str, RunConfig], outs: list[str], data_path: str,
@@ -88,8 +93,8 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
                 loaded[path] = datamod.load(path)
             datamod.check_matches(loaded[path], run, path)
             datasets[dataset_key(run)] = loaded[path]
-    for out in outs:
-        prepare_output(out)
+    for run, out in zip(runs, outs, strict=True):
+        check_output(out, run_file_bytes(run, len(probe_epochs(run))))
     if threads:
         torch.set_num_threads(threads)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -98,9 +103,18 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
     results = train(runs, datasets, progress_every=progress_every)
     for result, out in zip(results, outs, strict=True):
         runfile.save(result, out)
-        last = {k: v[-1] for k, v in result.probes.items()}
-        log.info("wrote %s: %s; train error %.4f, test error %.4f, max_r <w_(+1,r), v> %.4g, "
-                 "%.1f s (%.0f steps/s)", out, result.status, last["train_error"],
-                 last["test_error"], last["feature_learning"][0].max(),
-                 result.timing["wall_time_s"], result.timing["steps_per_second"])
+        log.info("wrote %s: %s", out, outcome(result))
     return results
+
+
+def outcome(result: RunResult) -> str:
+    """How a run ended, in one phrase for the log."""
+    timing = f"{result.timing['wall_time_s']:.1f} s ({result.timing['steps_per_second']:.0f} " \
+             "steps/s)"
+    if result.status == "diverged":
+        return (f"DIVERGED at epoch {result.diverged_epoch} (a loss or norm became infinite "
+                f"or NaN; every probe from that epoch on is NaN), {timing}")
+    last = {k: v[-1] for k, v in result.probes.items()}
+    return (f"completed; train error {last['train_error']:.4f}, test error "
+            f"{last['test_error']:.4f}, max_r <w_(+1,r), v> "
+            f"{last['feature_learning'][0].max():.4g}, {timing}")

@@ -12,6 +12,7 @@ Shapes: W is [R, 2, m, d] (class index 0 is j = +1, index 1 is j = −1); inputs
 This is the dense reference path; faster paths must agree with it.
 """
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,9 +74,13 @@ def example_losses(F: Tensor, y: Tensor) -> Tensor:
 
 
 def example_errors(F: Tensor, y: Tensor) -> Tensor:
-    """1[F_y ≤ F_{−y}] (ties are errors): [R, N]."""
+    """1[F_y ≤ F_{−y}] (ties are errors): [R, N].
+
+    Written as 1 − 1[margin > 0] so that a margin that is not a number (inf − inf after an
+    overflow) counts as an error, never as a correct prediction.
+    """
     margin = (F[..., 0] - F[..., 1]) * y.to(F.dtype)
-    return (margin <= 0).to(F.dtype)
+    return (~(margin > 0)).to(F.dtype)
 
 
 def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
@@ -92,18 +97,37 @@ def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[
     return example_losses(F, y).mean(dim=1), grad * (-model.c / N)
 
 
+def fixed_sum(x: Tensor) -> np.ndarray:
+    """Σ over every axis but the first, in float64: [R] on the host.
+
+    NumPy's pairwise summation runs in one thread, in an order fixed by the shape alone, so
+    the result does not depend on how many threads torch or numba use (torch's own reductions
+    split the work between threads, which changes the last bits).
+    """
+    values = x.detach().to("cpu", torch.float64).numpy()
+    return values.reshape(values.shape[0], -1).sum(axis=1)
+
+
+def mean_loss_and_error(F: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Sums over examples of the loss and the error [R] (float64, fixed order)."""
+    return fixed_sum(example_losses(F, y)), fixed_sum(example_errors(F, y))
+
+
 def evaluate(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig,
              chunk: int = 2048) -> tuple[Tensor, Tensor]:
     """Mean loss and error [R] over a (possibly large, shared or per-run) set, in chunks.
 
-    Sums accumulate in float64, so a float32 mean of large but finite losses stays finite.
+    Sums accumulate in float64 in a fixed order (`fixed_sum`), so a float32 mean of large but
+    finite losses stays finite and the bits do not depend on the thread count.
     """
-    total_loss = W.new_zeros(W.shape[0], dtype=torch.float64)
-    total_err = W.new_zeros(W.shape[0], dtype=torch.float64)
+    total_loss = np.zeros(W.shape[0])
+    total_err = np.zeros(W.shape[0])
     N = x.shape[-3]
     for start in range(0, N, chunk):
         xs, ys = x[..., start:start + chunk, :, :], y[..., start:start + chunk]
         F, _ = logits(W, xs, model)
-        total_loss += example_losses(F, ys).sum(dim=1, dtype=torch.float64)
-        total_err += example_errors(F, ys).sum(dim=1, dtype=torch.float64)
-    return (total_loss / N).to(W.dtype), (total_err / N).to(W.dtype)
+        loss, err = mean_loss_and_error(F, ys)
+        total_loss += loss
+        total_err += err
+    as_w = {"device": W.device, "dtype": W.dtype}
+    return torch.as_tensor(total_loss / N).to(**as_w), torch.as_tensor(total_err / N).to(**as_w)

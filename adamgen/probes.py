@@ -13,10 +13,11 @@ inner product over them.
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .model import J_SIGN, class_index
+from .model import J_SIGN, class_index, fixed_sum
 from .optim.transforms import per_run
 
 
@@ -44,6 +45,7 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
                      "1"),
     "weight_norm": ((), "Frobenius norm of W", "1"),
 }
+OPTIONAL = ("noise_memorization",)  # recorded only when asked for
 
 
 def _noise_summaries(own: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,7 +81,9 @@ def record(W: Tensor, data: ProbeData, l2: Tensor, train: tuple[Tensor, Tensor, 
     out["test_loss"], out["test_error"] = test
     grad = data_grad + per_run(l2, W) * W
 
-    out["grad_norm_l1"] = grad.abs().sum(dim=(1, 2, 3))
-    out["grad_norm_l2"] = grad.pow(2).sum(dim=(1, 2, 3)).sqrt()
-    out["weight_norm"] = W.pow(2).sum(dim=(1, 2, 3)).sqrt()
+    # norms in float64, summed in a fixed order: the same bits for any thread count
+    g64, w64 = grad.double(), W.double()
+    out["grad_norm_l1"] = torch.from_numpy(fixed_sum(g64.abs()))
+    out["grad_norm_l2"] = torch.from_numpy(np.sqrt(fixed_sum(g64 * g64)))
+    out["weight_norm"] = torch.from_numpy(np.sqrt(fixed_sum(w64 * w64)))
     return out

@@ -22,10 +22,11 @@ import xarray as xr
 from . import __version__
 from ._io import open_netcdf, write_netcdf, zlib
 from .config import RunConfig, parse_run_config
-from .probes import VARIABLES
+from .errors import DataFileError
+from .probes import OPTIONAL, VARIABLES
 from .trainer import RunResult
 
-REQUIRED = ("feature_learning", "train_error", "test_error", "epoch")
+REQUIRED = ("epoch", *(name for name in VARIABLES if name not in OPTIONAL))
 
 
 @functools.cache
@@ -96,5 +97,25 @@ def load(path: str | Path) -> xr.Dataset:
     return open_netcdf(path, "run file", REQUIRED)
 
 
-def run_config(ds: xr.Dataset) -> RunConfig:
-    return parse_run_config(json.loads(ds.attrs["config"]))
+def run_config(ds: xr.Dataset, path: str | Path = "run file") -> RunConfig:
+    """The resolved run config a run file stores."""
+    try:
+        return parse_run_config(json.loads(ds.attrs["config"]))
+    except (KeyError, TypeError, ValueError) as err:  # ConfigError is a ValueError
+        raise DataFileError(f"run file '{path}' holds no valid run config ({err})") from None
+
+
+def check_provenance(ds: xr.Dataset, path: str | Path, expected_hash: str, point: str) -> None:
+    """A run file must hold the run of the grid point whose path it has.
+
+    The hash covers the whole resolved config but the device and engine
+    (`adamgen.experiments.run_hash`): a file copied or moved over another run's path, or
+    written by a different config, is refused with both configs named.
+    """
+    from .experiments import run_hash, run_id
+
+    stored = run_config(ds, path)
+    if run_hash(stored) != expected_hash:
+        raise DataFileError(
+            f"run file '{path}' holds the run {run_id(stored)}, not the grid point {point} whose "
+            "path it has (copied or moved by hand?); delete it and rerun to train that point")

@@ -58,11 +58,23 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def number(x: float) -> str:
+    """Four decimals where that reads well, else four significant digits in exponent form."""
+    if x == 0 or 1e-3 <= abs(x) < 1e4:
+        return f"{x:.4f}"
+    return f"{x:.3e}"
+
+
 def _pm(row: dict, column: str) -> str:
     mean, std = row[f"{column}_mean"], row[f"{column}_std"]
     if math.isnan(mean):
         return "n/a"
-    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+    return number(mean) if math.isnan(std) else f"{number(mean)} ± {number(std)}"
+
+
+def _runs(row: dict) -> str:
+    done = f"{row['runs'] - row['diverged']}/{row['runs']}"
+    return f"{done} ({row['diverged']} diverged)" if row["diverged"] else done
 
 
 def write(summary: xr.Dataset, csv_path, md_path, tex_path) -> list[dict]:
@@ -74,13 +86,14 @@ def write(summary: xr.Dataset, csv_path, md_path, tex_path) -> list[dict]:
         writer.writerows(table)
 
     headers = [*dims, "runs", *(h for _, _, h in METRICS.values())]
-    body = [[*(_fmt(r[d]) for d in dims), f"{r['runs'] - r['diverged']}/{r['runs']}",
-             *(_pm(r, c) for c in METRICS)] for r in table]
+    body = [[*(_fmt(r[d]) for d in dims), _runs(r), *(_pm(r, c) for c in METRICS)]
+            for r in table]
     name = summary.attrs["experiment"]
     md = [f"### {name}: final metrics, mean ± std over seeds", "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(line) + " |" for line in body]
-    md += ["", "runs: completed/all seeds of the grid point. feature: max_r <w_(j,r), j v>; "
+    md += ["", "runs: completed/all seeds of the grid point; a diverged run (its loss became "
+           "infinite or NaN) is left out of the means. feature: max_r <w_(j,r), j v>; "
            "noise min/max: min/max over i with y_i = j of max_r <w_(j,r), xi_i>."]
     with atomic_path(md_path) as tmp:
         Path(tmp).write_text("\n".join(md) + "\n")

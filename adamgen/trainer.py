@@ -23,12 +23,16 @@ from .errors import ConfigError
 from .model import init_weights
 from .optim import OPTIMIZERS, per_run_hyperparameters
 from .probes import ProbeData, record
+from .resources import check_memory, run_memory
 from .seeding import generator
 
 log = logging.getLogger("adamgen")
 
 CHUNK_RUN_STEPS = 2_000_000  # at most this many run-steps between progress checks
 CHUNK_PERM_ENTRIES = 1 << 24  # and at most this many precomputed batch indices
+# probes whose non-finite value means the run has diverged (an empty class's noise summary
+# is ±inf by definition and says nothing about the weights)
+DIVERGENCE_PROBES = ("train_loss", "test_loss", "grad_norm_l2", "weight_norm")
 
 
 @dataclass
@@ -87,6 +91,8 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
                              "size, schedule, device, dtype and engine")
     device = resolve_device(first.train.device)
     dtype = getattr(torch, first.train.dtype)
+    check_memory(run_memory(first, len(runs)), f"training {len(runs)} run(s) in lockstep",
+                 "lower the data or model sizes, the probes, or the runs per job")
     started = time.perf_counter()
     unique, data_index = _datasets(runs, datasets or {})
 
@@ -109,13 +115,22 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     schedule = probe_epochs(first)
     records: list[dict[str, np.ndarray]] = []
 
-    def probe() -> None:
+    diverged_at = np.full(R, -1, dtype=np.int64)
+
+    def probe(epoch: int) -> None:
         rec = record(engine.weights(), probe_data, l2, engine.train_stats(),
                      engine.test_stats(), first.probes.noise_memorization_full)
         records.append({k: v.detach().cpu().numpy() for k, v in rec.items()})
+        # a loss or norm that is not finite is divergence, whatever the step loop saw (the
+        # last step's update is only ever seen here)
+        broken = ~np.all([np.isfinite(records[-1][k]) for k in DIVERGENCE_PROBES], axis=0)
+        seen = engine.diverged()
+        for r in np.flatnonzero((diverged_at < 0) & ((seen >= 0) | broken)):
+            diverged_at[r] = seen[r] if seen[r] >= 0 else epoch
+        engine.stop(diverged_at >= 0)
 
     loop_start = last_report = time.perf_counter()
-    probe()
+    probe(0)
     done = 0
     for epoch0, size in _chunks(schedule, T, R * (n // B)):
         perms = None
@@ -124,8 +139,8 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
         engine.advance(epoch0, perms, size)
         done = epoch0 + size
         if done in schedule:
-            probe()
-            if (engine.diverged() >= 0).all():
+            probe(done)
+            if (diverged_at >= 0).all():
                 break
         now = time.perf_counter()
         if now - last_report >= progress_every:
@@ -144,7 +159,7 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
         "device": str(device),
         "dtype": first.train.dtype,
     }
-    return _results(runs, unique, data_index, schedule, records, engine.diverged(), W0,
+    return _results(runs, unique, data_index, schedule, records, diverged_at, W0,
                     engine.weights(), timing)
 
 

@@ -7,5 +7,5 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 
 from adamgen import aggregate, jobs
 
-jobs.setup_logging(snakemake.log[0])
-aggregate.save(aggregate.summarize(snakemake.params.manifest), snakemake.output[0])
+with jobs.workflow_job(snakemake.log[0]):
+    aggregate.save(aggregate.summarize(snakemake.params.manifest), snakemake.output[0])

@@ -5,14 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-import xarray as xr
-
 from adamgen import claims, jobs
+from adamgen._io import open_netcdf
 
-jobs.setup_logging(snakemake.log[0])
-summaries = {}
-for name, path in zip(snakemake.params.names, snakemake.input.summaries, strict=True):
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        summaries[name] = ds.load()
-rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries)
-claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html)
+with jobs.workflow_job(snakemake.log[0]):
+    summaries = {name: open_netcdf(path, "summary", ())
+                 for name, path in zip(snakemake.params.names, snakemake.input.summaries,
+                                       strict=True)}
+    rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries)
+    claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html)

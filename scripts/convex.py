@@ -9,7 +9,7 @@ from adamgen import convex, jobs
 from adamgen import data as datamod
 from adamgen._io import write_netcdf, zlib
 
-jobs.setup_logging(snakemake.log[0])
-fit = convex.fit(datamod.load(snakemake.input.data),
-                 convex.ConvexSettings(**snakemake.params.settings))
-write_netcdf(fit, snakemake.output[0], zlib(fit))
+with jobs.workflow_job(snakemake.log[0]):
+    fit = convex.fit(datamod.load(snakemake.input.data),
+                     convex.ConvexSettings(**snakemake.params.settings))
+    write_netcdf(fit, snakemake.output[0], zlib(fit))

@@ -5,15 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-import xarray as xr
-
 from adamgen import convex, jobs
-from adamgen._io import write_netcdf, zlib
+from adamgen._io import open_netcdf, write_netcdf, zlib
 
-jobs.setup_logging(snakemake.log[0])
-fits = {}
-for seed, path in zip(snakemake.params.seeds, snakemake.input, strict=True):
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        fits[seed] = ds.load()
-summary = convex.summarize(fits, snakemake.wildcards.convex, snakemake.params.description)
-write_netcdf(summary, snakemake.output[0], zlib(summary))
+with jobs.workflow_job(snakemake.log[0]):
+    fits = {seed: open_netcdf(path, "convex fit", ("distance", "weights_final"))
+            for seed, path in zip(snakemake.params.seeds, snakemake.input, strict=True)}
+    summary = convex.summarize(fits, snakemake.wildcards.convex, snakemake.params.description)
+    write_netcdf(summary, snakemake.output[0], zlib(summary))

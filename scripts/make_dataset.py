@@ -8,6 +8,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 from adamgen import data, jobs
 from adamgen.config import DataConfig
 
-jobs.setup_logging(snakemake.log[0])
-spec = snakemake.params.dataset
-data.save(data.generate(DataConfig(**spec["data"]), spec["seed"]), snakemake.output[0])
+with jobs.workflow_job(snakemake.log[0]):
+    spec = snakemake.params.dataset
+    data.save(data.generate(DataConfig(**spec["data"]), spec["seed"]), snakemake.output[0])

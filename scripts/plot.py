@@ -5,11 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-import xarray as xr
-
 from adamgen import figures, jobs
+from adamgen._io import open_netcdf
 
-jobs.setup_logging(snakemake.log[0])
-with xr.open_dataset(snakemake.input[0], engine="netcdf4") as summary:
-    fig = figures.draw(Path(snakemake.output.png).stem, summary.load())
-figures.save(fig, snakemake.output.png, snakemake.output.pdf)
+with jobs.workflow_job(snakemake.log[0]):
+    summary = open_netcdf(snakemake.input[0], "summary", ())
+    figures.save(figures.draw(Path(snakemake.output.png).stem, summary),
+                 snakemake.output.png, snakemake.output.pdf)

@@ -5,10 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-import xarray as xr
+from adamgen import aggregate, jobs, tables
 
-from adamgen import jobs, tables
-
-jobs.setup_logging(snakemake.log[0])
-with xr.open_dataset(snakemake.input[0], engine="netcdf4") as summary:
-    tables.write(summary.load(), snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
+with jobs.workflow_job(snakemake.log[0]):
+    summary = aggregate.load(snakemake.input[0])
+    tables.write(summary, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 
 from adamgen import experiments, jobs
 
-jobs.setup_logging(snakemake.log[0])
-runs = {r.path: r.config for e in experiments.plan(snakemake.config).values() for r in e.runs}
-jobs.train_missing(runs, list(snakemake.output), snakemake.input.data,
-                   threads=snakemake.threads, progress_every=5)
+with jobs.workflow_job(snakemake.log[0]):
+    runs = {r.path: r.config for e in experiments.plan(snakemake.config).values() for r in e.runs}
+    jobs.train_missing(runs, list(snakemake.output), snakemake.input.data,
+                       threads=snakemake.threads, progress_every=5)

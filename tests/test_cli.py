@@ -71,7 +71,7 @@ def test_unreadable_files_are_named(tmp_path, capsys, config_file):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: [unclosed")
     assert main(["train", str(bad), "--out", str(tmp_path / "r.nc")]) == 2
-    assert "bad.yaml' : not valid YAML" in capsys.readouterr().err.replace("':", "' :")
+    assert "bad.yaml', line 1, column 21: not valid YAML" in capsys.readouterr().err
     junk = tmp_path / "junk.nc"
     junk.write_text("x")
     assert main(["train", str(config_file()), "--data", str(junk),

@@ -5,7 +5,7 @@ rule convex:
     input:
         data=lambda w: ex.data_path(CONVEX[w.convex].data_runs[int(w.seed)]),
     output:
-        f"{ex.RESULTS}/{{convex}}/convex/seed{{seed}}.nc",
+        update(f"{ex.RESULTS}/{{convex}}/convex/seed{{seed}}.nc"),
     log:
         f"{ex.RESULTS}/logs/{{convex}}/convex-seed{{seed}}.log",
     benchmark:

@@ -3,19 +3,28 @@
 import os
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from adamgen import experiments as ex
 from adamgen import figures
-from adamgen.errors import ConfigError
+from adamgen.errors import AdamgenError
+from adamgen.locks import clear_stale_lock, record_owner
+
+if workflow.is_main_process:
+    stale = clear_stale_lock()
+    if stale:
+        logger.info(f"adamgen: {stale}")
 
 try:
+    for path in workflow.configfiles:
+        ex.check_config_file(path)
     validate(config, "../schemas/config.schema.yaml")
     EXPERIMENTS = ex.plan(config)
     CONVEX = ex.plan_convex(config)
 except WorkflowError as err:
     raise WorkflowError(ex.explain_schema_error(err)) from None
-except ConfigError as err:
+except AdamgenError as err:  # a config key, or a config file that cannot be read
     raise WorkflowError(f"invalid config: {err}") from None
 
 # the claims file: relative to the working directory, else to this checkout
@@ -108,6 +117,12 @@ def claims_outputs():
 
 
 def final_outputs():
+    """Every file the workflow makes. Run files, data sets and convex fits are targets in their
+    own right: Snakemake does not redo a missing intermediate file when everything downstream
+    of it is up to date, and a run or data file deleted by hand must come back on the rerun.
+    """
     out = [path for name in EXPERIMENTS for path in experiment_outputs(name)]
     out += [path for name in CONVEX for path in convex_outputs(name)]
+    out += list(RUNS) + list(DATASETS)
+    out += [c.fit_path(seed) for c in CONVEX.values() for seed in c.seeds]
     return out + claims_outputs()

@@ -1,7 +1,8 @@
 # One run file per grid point. The path holds the run's main settings and a hash of its whole
 # resolved config, so a run is redone exactly when one of its own settings changes.
 # With runs_per_job > 1, runs sharing a data set and a lockstep program are trained together,
-# one rule per group; their files are marked update(), and a job trains only the missing ones.
+# one rule per group. Run files are marked update(): Snakemake never deletes a finished run
+# before or after a job (a failed job restores it), and a job trains only the missing runs.
 
 
 if config["runs_per_job"] == 1:
@@ -10,7 +11,7 @@ if config["runs_per_job"] == 1:
         input:
             data=run_data,
         output:
-            f"{ex.RESULTS}/runs/{{run}}.nc",
+            update(f"{ex.RESULTS}/runs/{{run}}.nc"),
         log:
             f"{ex.RESULTS}/logs/runs/{{run}}.log",
         benchmark:
