@@ -16,7 +16,7 @@ from . import runfile
 from .config import RunConfig, probe_epochs
 from .errors import AdamgenError
 from .resources import check_output, run_file_bytes
-from .trainer import RunResult, dataset_key, train
+from .trainer import RunResult, check_fits, dataset_key, train
 
 log = logging.getLogger("adamgen")
 
@@ -86,6 +86,7 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
 
     Every input is checked before training starts; files are written only when all is done.
     """
+    check_fits(runs)
     datasets, loaded = {}, {}
     for run, path in zip(runs, data_paths, strict=True):
         if path:

@@ -77,6 +77,12 @@ def _chunks(schedule: np.ndarray, T: int, per_epoch: int):
             epoch += size
 
 
+def check_fits(runs: list[RunConfig]) -> None:
+    """Fail before allocating anything when the runs cannot fit in memory together."""
+    check_memory(run_memory(runs[0], len(runs)), f"training {len(runs)} run(s) in lockstep",
+                 "lower the data or model sizes, the probes, or the runs per job")
+
+
 def train(runs: list[RunConfig], datasets: dict | None = None,
           progress_every: float = 10.0) -> list[RunResult]:
     """Train every run of `runs` in lockstep; they must share `lockstep_key`.
@@ -91,8 +97,7 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
                              "size, schedule, device, dtype and engine")
     device = resolve_device(first.train.device)
     dtype = getattr(torch, first.train.dtype)
-    check_memory(run_memory(first, len(runs)), f"training {len(runs)} run(s) in lockstep",
-                 "lower the data or model sizes, the probes, or the runs per job")
+    check_fits(runs)
     started = time.perf_counter()
     unique, data_index = _datasets(runs, datasets or {})
 

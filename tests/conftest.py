@@ -47,7 +47,11 @@ TINY_WORKFLOW = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
               background: bool = False):
-    """Run this checkout's workflow in `workdir` on `config` (written to workdir/config.yaml)."""
+    """Run this checkout's workflow in `workdir` on `config` (written to workdir/config.yaml).
+
+    In the background, Snakemake leads a process group of its own with its jobs, so that a
+    test can kill the whole of it at once.
+    """
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "XDG_CACHE_HOME": str(workdir / ".cache"), **(env or {})}
@@ -55,7 +59,7 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
             "--directory", str(workdir), "--configfile", str(path), *args]
     if background:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env)
+                                text=True, env=env, start_new_session=True)
     return subprocess.run(argv, capture_output=True, text=True, env=env)
 
 

@@ -1,6 +1,6 @@
 """The SLURM profile against a real one-node Slurm (tests/cluster/slurm.sh brings it up).
 
-The tiny workflow runs through `workflow/profiles/slurm` with the train jobs asking for a GPU
+The tiny workflow runs through `profiles/slurm` with the train jobs asking for a GPU
 (the node has four fake `gpu` gres); every job must have run as a Slurm job, the results must
 equal those of the local run, a second invocation must plan nothing, and a train job killed on
 the cluster must be reported with its Slurm log and recovered by a rerun without losing
@@ -26,7 +26,7 @@ import xarray as xr
 from adamgen import experiments as ex
 
 SCRIPT = Path(__file__).with_name("slurm.sh")
-PROFILE = conftest.ROOT / "workflow" / "profiles" / "slurm"
+PROFILE = conftest.ROOT / "profiles" / "slurm"
 TINY = conftest.TINY_WORKFLOW
 # what a test cluster needs on top of the profile: its partition, quick first status checks
 CLUSTER_ARGS = ("--workflow-profile", str(PROFILE), "--jobs", "8", "--latency-wait", "5",
