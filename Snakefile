@@ -15,21 +15,6 @@ if not config:
 report: "workflow/report/workflow.rst"
 
 
-# Light jobs that read one summary (or a handful of files) run where Snakemake runs, also
-# under a cluster executor: only data sets, training and convex fits go to the cluster.
-localrules:
-    all,
-    aggregate,
-    convex_summary,
-    make_tables,
-    plot_dynamics,
-    plot_errors,
-    plot_sweep,
-    plot_heatmap,
-    plot_convex,
-    claims,
-
-
 include: "workflow/rules/common.smk"
 
 
@@ -37,10 +22,14 @@ onstart:
     record_owner()  # so that a later run can remove the lock if this process is killed hard
 
 
+# Light jobs that read one summary (or a handful of files) are marked `localrule: True`: they
+# run where Snakemake runs, also under a cluster executor. Only data sets, training and convex
+# fits go to the cluster.
 rule all:
     default_target: True
     input:
         final_outputs(),
+    localrule: True
 
 
 include: "workflow/rules/data.smk"

@@ -1,19 +1,21 @@
 """One experiment's runs combined into a summary along named grid dimensions.
 
 The summary has one dimension per grid axis (optimizer, batch_size, weight_decay, ..., seed),
-plus `epoch` and `j`. Grid cells without a run (say, Adam's λ values under AdamW) are NaN.
+plus `epoch` and `j`. Which variables it holds follows from the runs' probe sets
+(adamgen.probes): each declares how its variables are summarized.
 
-    <trajectory>(grid..., epoch)       train/test loss and error, gradient and weight norms
-    feature_learning_max(grid..., epoch, j)          max_r ⟨w_{j,r}, j v⟩
-    noise_memorization_min/max(grid..., epoch, j)
-    final_<name>(grid...[, j])         the same at each run's last epoch
-    run_path, status(grid...)          which file each cell came from, and how it ended
-    diverged_epoch(grid...)            where a run diverged (its values from then on are NaN)
+    <variable>(grid..., epoch[, j])    a scalar trajectory, or a per-class summary such as
+                                       feature_learning_max = max_r ⟨w_{j,r}, j v⟩
+    final_<variable>(grid...[, j])     the same at each run's last epoch
+    in_grid(grid...)                   1 where the cell's optimizer has this grid point: cells
+                                       outside an optimizer's own axes are NaN, and a mean over
+                                       an axis should be taken over in_grid cells only
+    run_path, status, diverged_epoch   which file each cell came from, and how it ended
     final_weights(grid..., j, r, k)    the final weights, when every run stored them
-                                       (probes.store_weights)
 
-Runs of different lengths share the union of their probe epochs; a run is NaN at epochs it did
-not probe (with the default schedule that is only the other runs' final epochs).
+Settings that every run shares are scalar coordinates (model_q, data_n, ...). Runs of
+different lengths share the union of their probe epochs; a run is NaN at epochs it did not
+probe (with the default schedule that is only the other runs' final epochs).
 """
 
 import json
@@ -23,19 +25,23 @@ import xarray as xr
 
 from . import runfile
 from ._io import open_netcdf, write_netcdf
+from .config import key_doc
 from .experiments import dim_name
-from .probes import VARIABLES
+from .probes import variables
 
-SCALARS = ("train_loss", "test_loss", "train_error", "test_error", "grad_norm_l1",
-           "grad_norm_l2", "weight_norm")
-PER_CLASS = ("feature_learning_max", "noise_memorization_min", "noise_memorization_max")
+SIZES = {"j": 2}  # lengths of the dimensions a summarized variable keeps
 
 
-def _series(ds: xr.Dataset) -> dict[str, xr.DataArray]:
-    out = {name: ds[name] for name in SCALARS}
-    out["feature_learning_max"] = ds["feature_learning"].max("r")
-    out["noise_memorization_min"] = ds["noise_memorization_min"]
-    out["noise_memorization_max"] = ds["noise_memorization_max"]
+def _summarized(ds: xr.Dataset, run) -> dict[str, tuple[xr.DataArray, str, str]]:
+    """summary name → (trajectory, long name, units) of one run file."""
+    out = {}
+    for name, var in variables(run).items():
+        if var.summary is None:
+            continue
+        series = ds[name].max(list(var.summary)) if var.summary else ds[name]
+        long_name = (f"max over {', '.join(var.summary)} of {var.long_name}" if var.summary
+                     else var.long_name)
+        out[var.summarized(name)] = (series, long_name, var.units)
     return out
 
 
@@ -44,6 +50,19 @@ def _coordinate_values(values: list) -> np.ndarray:
     if all(isinstance(v, str) or v is None for v in values):
         return np.array(["" if v is None else v for v in values])
     return np.array([np.nan if v is None else v for v in values])
+
+
+def _shared_settings(runs: list[xr.Dataset], dims: list[str]) -> dict:
+    """Scalar coordinates whose value every run shares (the grid's axes left out)."""
+    names = set.intersection(*(set(ds.coords) for ds in runs)) - set(dims)
+    out = {}
+    for name in sorted(names):
+        if runs[0][name].ndim:
+            continue
+        values = {runs[k][name].item() for k in range(len(runs))}
+        if len(values) == 1:
+            out[name] = ((), values.pop(), dict(runs[0][name].attrs))
+    return out
 
 
 def summarize(manifest: dict) -> xr.Dataset:
@@ -56,26 +75,31 @@ def summarize(manifest: dict) -> xr.Dataset:
         ds = runfile.load(entry["path"])
         point = ", ".join(f"{k}={v}" for k, v in entry["coords"].items())
         runfile.check_provenance(ds, entry["path"], entry["hash"], f"({point})")
-        runs.append((entry, ds))
-    epochs = np.array(sorted(set().union(*(ds["epoch"].values.tolist() for _, ds in runs))))
+        runs.append((entry, ds, _summarized(ds, runfile.run_config(ds, entry["path"]))))
+    epochs = np.array(sorted(set().union(*(ds["epoch"].values.tolist() for _, ds, _ in runs))))
 
-    traj = {n: np.full(shape + (len(epochs),), np.nan) for n in SCALARS}
-    traj |= {n: np.full(shape + (len(epochs), 2), np.nan) for n in PER_CLASS}
-    final = {n: np.full(shape, np.nan) for n in SCALARS}
-    final |= {n: np.full(shape + (2,), np.nan) for n in PER_CLASS}
-    with_weights = (all("weights_final" in ds for _, ds in runs)
-                    and len({ds["weights_final"].shape for _, ds in runs}) == 1)
+    meta = {}  # summary name → (kept dims, long name, units), in the order the runs declare
+    for _, _, series in runs:
+        for name, (values, long_name, units) in series.items():
+            meta.setdefault(name, (tuple(d for d in values.dims if d != "epoch"), long_name,
+                                   units))
+    traj = {n: np.full(shape + (len(epochs),) + tuple(SIZES[d] for d in kept), np.nan)
+            for n, (kept, _, _) in meta.items()}
+    final = {n: np.full(shape + tuple(SIZES[d] for d in kept), np.nan)
+             for n, (kept, _, _) in meta.items()}
+    with_weights = (all("weights_final" in ds for _, ds, _ in runs)
+                    and len({ds["weights_final"].shape for _, ds, _ in runs}) == 1)
     if with_weights:
         weights = np.full(shape + runs[0][1]["weights_final"].shape, np.nan)
     paths = np.full(shape, "", dtype=object)
     status = np.full(shape, "", dtype=object)
     diverged_epoch = np.full(shape, -1, dtype=np.int64)
-    for entry, ds in runs:
+    for entry, ds, series in runs:
         cell = tuple(values.index(entry["coords"][axis]) for axis, values in axes.items())
         where = np.searchsorted(epochs, ds["epoch"].values)
-        for name, series in _series(ds).items():
-            traj[name][cell][where] = series.values
-            final[name][cell] = series.values[-1]
+        for name, (values, _, _) in series.items():
+            traj[name][cell][where] = values.values
+            final[name][cell] = values.values[-1]
         if with_weights:
             weights[cell] = ds["weights_final"].values
         paths[cell] = entry["path"]
@@ -83,39 +107,38 @@ def summarize(manifest: dict) -> xr.Dataset:
         diverged_epoch[cell] = ds.attrs["diverged_epoch"]
 
     data_vars = {}
-    for name in SCALARS:
-        long_name = VARIABLES[name][1]
-        data_vars[name] = ((*dims, "epoch"), traj[name], {"long_name": long_name})
-        data_vars[f"final_{name}"] = (dims, final[name], {"long_name": f"final {long_name}"})
-    for name in PER_CLASS:
-        long_name = ("max_r <w_{j,r}, j v>" if name == "feature_learning_max"
-                     else VARIABLES[name][1])
-        data_vars[name] = ((*dims, "epoch", "j"), traj[name], {"long_name": long_name})
-        data_vars[f"final_{name}"] = ((*dims, "j"), final[name],
-                                      {"long_name": f"final {long_name}"})
+    for name, (kept, long_name, units) in meta.items():
+        attrs = {"long_name": long_name, "units": units}
+        data_vars[name] = ((*dims, "epoch", *kept), traj[name], attrs)
+        data_vars[f"final_{name}"] = ((*dims, *kept), final[name],
+                                      {**attrs, "long_name": f"final {long_name}"})
     if with_weights:
         data_vars["final_weights"] = ((*dims, "j", "r", "k"), weights,
-                                      {"long_name": "final weights w_(j,r)"})
+                                      {"long_name": "final weights w_(j,r)", "units": "1"})
+    data_vars["in_grid"] = (dims, (status != "").astype(np.int8), {
+        "long_name": "whether the cell's optimizer has this grid point", "units": "1",
+        "flag_values": np.array([0, 1], dtype=np.int8),
+        "flag_meanings": "outside_the_optimizers_grid in_the_grid"})
     data_vars["run_path"] = (dims, paths.astype(str), {"long_name": "run file of the cell"})
     data_vars["status"] = (dims, status.astype(str), {"long_name": "completed, diverged or ''"})
     data_vars["diverged_epoch"] = (dims, diverged_epoch, {
         "long_name": "epoch from which the run's probes are NaN (a loss or norm became "
-                     "infinite or NaN); -1 where it completed or was not run"})
-    shared = {}  # settings every run shares, for the figures' theory lines
-    for key in ("model_q", "data_n", "model_sigma_0"):
-        values = {ds.attrs.get(key) for _, ds in runs}
-        if len(values) == 1 and None not in values:
-            shared[key] = values.pop()
-    coords = {dim_name(a): (dim_name(a), _coordinate_values(v)) for a, v in axes.items()}
-    coords |= {"epoch": ("epoch", epochs, {"units": "epoch"}),
-               "j": ("j", np.array([1, -1], dtype=np.int8))}
+                     "infinite or NaN); -1 where it completed or was not run", "units": "1"})
+    coords = {dim_name(a): (dim_name(a), _coordinate_values(v),
+                            {"long_name": key_doc(dim_name(a)), "units": "1"})
+              for a, v in axes.items()}
+    coords |= {"epoch": ("epoch", epochs, {"long_name": "training epoch", "units": "1"}),
+               "j": ("j", np.array([1, -1], dtype=np.int8), {"long_name": "class j",
+                                                           "units": "1"})}
+    coords |= _shared_settings([ds for _, ds, _ in runs], [*dims, "epoch", "j", "r", "i"])
     return xr.Dataset(data_vars, coords=coords, attrs={
         "title": f"adamgen summary of experiment {manifest['name']}",
+        "Conventions": runfile.CONVENTIONS,
+        "history": runfile.history(f"summarized {len(runs)} runs"),
         "experiment": manifest["name"],
         "description": manifest.get("description", ""),
         "grid_dims": json.dumps(dims),
         "runs": len(runs),
-        **shared,
     })
 
 

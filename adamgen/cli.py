@@ -1,23 +1,14 @@
 """Command line: `adamgen train`, `adamgen data`, `adamgen config`, `adamgen keys`.
 
 Bad input ends with one line `adamgen: error: ...` naming the key or file, exit status 2, and no
-output file.
+output file. Each command imports what it needs when it runs, so `--help` answers at once.
 """
 
 import argparse
-import logging
 import sys
 
-import yaml
-
 from . import __version__
-from . import data as datamod
-from .config import describe_keys, load_run_config
-from .errors import AdamgenError
-from .jobs import setup_logging, train_to_files
-from .resources import check_output, data_memory
-
-log = logging.getLogger("adamgen")
+from .errors import AdamgenError, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("config", help="run config (YAML)")
         s.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a key, e.g. optimizer.lr=1e-4")
+        s.add_argument("--unset", action="append", default=[], metavar="KEY",
+                       help="remove a key the config sets, e.g. optimizer.betas (it then "
+                            "takes its default, or becomes an error where it does not apply)")
         return s
 
     t = with_config("train", "train one run and write its NetCDF run file")
@@ -40,40 +34,68 @@ def _parser() -> argparse.ArgumentParser:
     d = with_config("data", "generate the run's dataset and write it as NetCDF")
     d.add_argument("--out", required=True, help="dataset file to write (.nc)")
     with_config("config", "print the fully resolved run config")
-    sub.add_parser("keys", help="list every config key with its default and meaning")
+    sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
     return p
 
 
+def _run(args):
+    from .config import load_run_config
+
+    return load_run_config(args.config, args.overrides, args.unset)
+
+
 def cmd_train(args) -> None:
-    run = load_run_config(args.config, args.overrides)
-    train_to_files([run], [args.out], [args.data], threads=args.threads,
+    from .jobs import train_to_files
+
+    train_to_files([_run(args)], [args.out], [args.data], threads=args.threads,
                    progress_every=args.progress_every)
 
 
 def cmd_data(args) -> None:
-    run = load_run_config(args.config, args.overrides)
+    import logging
+
+    from . import data as datamod
+    from .resources import check_output
+
+    run = _run(args)
     datamod.check_fits(run.data)
-    check_output(args.out, data_memory(run.data).total)
+    check_output(args.out, datamod.DATA_MODELS[run.data.kind].memory(run.data).total)
     datamod.save(datamod.generate(run.data, run.seed), args.out)
-    log.info("wrote %s: seed %d, n=%d, n_test=%d, d=%d", args.out, run.seed, run.data.n,
-             run.data.n_test, run.data.d)
+    logging.getLogger("adamgen").info("wrote %s: a '%s' data set, seed %d, n=%d, n_test=%d",
+                                      args.out, run.data.kind, run.seed, run.data.n,
+                                      run.data.n_test)
+
+
+def cmd_config(args) -> None:
+    import yaml
+
+    print(yaml.safe_dump(_run(args).to_dict(), sort_keys=False), end="")
+
+
+def cmd_keys(args) -> None:
+    from .config import describe_keys
+
+    print(describe_keys())
+
+
+def _hint(err: AdamgenError, args) -> str:
+    """On the command line, a key that does not apply can be dropped with --unset."""
+    if isinstance(err, ConfigError) and ("is not a setting of" in err.problem
+                                         or "unknown key" in err.problem):
+        return f"; drop it with --unset {err.key}"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .logs import setup_logging
+
     setup_logging()
     try:
-        if args.command == "train":
-            cmd_train(args)
-        elif args.command == "data":
-            cmd_data(args)
-        elif args.command == "config":
-            run = load_run_config(args.config, args.overrides)
-            print(yaml.safe_dump(run.to_dict(), sort_keys=False), end="")
-        else:
-            print(describe_keys())
+        {"train": cmd_train, "data": cmd_data, "config": cmd_config, "keys": cmd_keys}[
+            args.command](args)
     except AdamgenError as err:
-        print(f"adamgen: error: {err}", file=sys.stderr)
+        print(f"adamgen: error: {err}{_hint(err, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("adamgen: interrupted; no output written", file=sys.stderr)

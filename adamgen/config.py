@@ -1,134 +1,90 @@
-"""One training run's configuration: defaults, strict validation, overrides, flat attributes.
+"""One training run's configuration: defaults, strict validation, overrides, coordinates.
 
-A run config has six sections (SPEC §1.1, §2, §3, §4, §5):
+A run config has six sections [docs/science.md]:
 
-    seed: 0                       # data, initial weights and batch order all follow from it
-    data: {kind, d, n, s, sigma_p, alpha, n_test, balanced, patches}
-    model: {q, m, c, sigma_0, activation, h}
-    optimizer: {name, lr, weight_decay, ...}   # keys depend on the optimizer (adamgen.optim)
-    train: {batch_size, epochs, device, dtype}
-    probes: {per_decade, linear_points, epochs, noise_memorization_full, store_weights}
+    seed: 0                          # data, initial weights and batch order follow from it
+    data: {kind: patch, ...}         # keys of the data model `kind` (adamgen.data.DATA_MODELS)
+    model: {name: two_layer_cnn, ...}  # keys of the network `name` (adamgen.models.NETWORKS)
+    optimizer: {name: adam, lr: ...}  # keys of the optimizer `name` (adamgen.optim.OPTIMIZERS)
+    train: {batch_size, epochs, device, dtype, engine}
+    probes: {per_decade, linear_points, epochs, extra, noise_memorization_full, store_weights}
 
-Unknown keys, wrong types and out-of-range values are errors that name the key and value.
+Unknown keys, wrong types and out-of-range values are errors that name the key and value. The
+keys come from the registries' config dataclasses, so this module lists none of them again.
 """
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from .data import DATA_MODELS
+from .engines import ENGINES
 from .errors import ConfigError, DataFileError
+from .models import NETWORKS
 from .optim import HYPERS, OPTIMIZERS, REQUIRED
-
-
-def _key(default: Any, doc: str, check=None) -> Any:
-    return field(default=default, metadata={"doc": doc, "check": check})
-
-
-def _positive(x: float) -> str | None:
-    return None if x > 0 else "must be > 0"
-
-
-def _at_least(k: float):
-    return lambda x: None if x >= k else f"must be >= {k}"
-
-
-def _between(lo: float, hi: float):
-    return lambda x: None if lo <= x <= hi else f"must be in [{lo}, {hi}]"
-
+from .probes import OPT_IN, PROBE_SETS
+from .settings import at_least, between, choice, device, key
 
 # beyond these, every epoch of a run is probed anyway: larger values only cost memory
 MAX_PER_DECADE, MAX_LINEAR_POINTS = 1000, 1_000_000
 
 
-def _choice(*options: str):
-    return lambda x: None if x in options else f"must be one of: {', '.join(options)}"
-
-
-def _device(x: str) -> str | None:
-    ok = x == "cpu" or re.fullmatch(r"cuda(:\d+)?", x)
-    return None if ok else "must be 'cpu', 'cuda' or 'cuda:N'"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Feature–noise patch model [SPEC §1.1; Zou Def. 3.1; Tang Def. 3.1]."""
-
-    kind: str = _key("patch", "data model: 'patch' (1-sparse feature patch + sparse noise patch)",
-                     _choice("patch"))
-    d: int = _key(1000, "dimension of each patch", _at_least(2))
-    n: int = _key(200, "training examples", _at_least(1))
-    s: int = _key(100, "noise sparsity: Gaussian coordinates of ξ, drawn from {2..d}", _at_least(1))
-    sigma_p: float = _key(0.1, "standard deviation σ_p of ξ's Gaussian coordinates", _positive)
-    alpha: float = _key(0.2, "feature-noise strength α: ξ ← ξ − α y v", _at_least(0))
-    n_test: int = _key(10000, "test examples (i.i.d. Rademacher labels)", _at_least(1))
-    balanced: bool = _key(True, "training set holds n/2 examples of each label")
-    patches: int = _key(2, "patches P per example: one signal patch, P − 1 noise patches",
-                        _at_least(2))
-
-    def cross_checks(self):
-        if self.s > self.d - 1:
-            yield "s", self.s, f"must be <= data.d - 1 = {self.d - 1}"
-        if self.balanced and self.n % 2:
-            yield "n", self.n, "must be even when data.balanced is true"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Two-layer CNN F_j(W, x) = c Σ_r Σ_p σ(⟨w_{j,r}, x_p⟩) [SPEC §2; Zou eq. 3.1]."""
-
-    q: float = _key(3, "activation power: σ(z) = max(0, z)^q", _at_least(1))
-    m: int = _key(20, "neurons per class", _at_least(1))
-    c: float = _key(1.0, "output scale c (1 in Zou/Tang, 1/m in Cao et al.)", _positive)
-    sigma_0: float = _key(0.01, "initialization: w_{j,r} ~ N(0, σ_0² I_d)", _at_least(0))
-    activation: str = _key("relu", "'relu' (ReLU^q) or 'huber' (z^q/(q h^(q−1)) on [0, h], "
-                           "linear beyond)", _choice("relu", "huber"))
-    h: float = _key(1.0, "threshold of the Huberized ReLU (activation: huber)", _positive)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training protocol [SPEC §4]."""
+    """Training protocol [docs/science.md §4]."""
 
-    batch_size: int | None = _key(None, "mini-batch size B; must divide data.n; null means "
-                                  "data.n (full batch)", _at_least(1))
-    epochs: int = _key(10000, "T in epochs; an epoch is n/B steps over a fresh permutation",
-                       _at_least(0))
-    device: str = _key("cpu", "'cpu', 'cuda' or 'cuda:N'", _device)
-    dtype: str = _key("float32", "'float32' or 'float64'", _choice("float32", "float64"))
-    engine: str = _key("auto", "'reference' (torch, any device), 'fast' (structured-sparse "
-                       "CPU kernels) or 'auto' (fast where it applies)",
-                       _choice("auto", "reference", "fast"))
-
-    def cross_checks(self):
-        if self.engine == "fast" and self.device != "cpu":
-            yield "engine", self.engine, "the fast engine runs on the CPU; use 'auto' or " \
-                "'reference' with a CUDA device"
+    batch_size: int | None = key(None, "mini-batch size B; must divide data.n; null means "
+                                 "data.n (full batch)", at_least(1))
+    epochs: int = key(10000, "T in epochs; an epoch is n/B steps over a fresh permutation",
+                      at_least(0))
+    device: str = key("cpu", "'cpu', 'cuda' or 'cuda:N'", device)
+    dtype: str = key("float32", "'float32' or 'float64'", choice("float32", "float64"))
+    engine: str = key("auto", "'auto' (the first engine that supports the run: "
+                      f"{', '.join(ENGINES)}) or one of them by name",
+                      choice("auto", *ENGINES))
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """What is recorded along the trajectory, and when [SPEC §5]."""
+    """What is recorded along the trajectory, and when [docs/science.md §5]."""
 
-    per_decade: int = _key(16, "log-spaced probe epochs 10^(k/per_decade) up to T (plus 0 "
-                           "and T); the same for every T, so runs of any length line up",
-                           _between(0, MAX_PER_DECADE))
-    linear_points: int = _key(0, "evenly spaced probe epochs in [0, T]",
-                              _between(0, MAX_LINEAR_POINTS))
-    epochs: tuple[int, ...] = _key((), "extra probe epochs", None)
-    noise_memorization_full: bool = _key(False, "store ⟨w_{j,r}, ξ_i⟩ for every j, r, i")
-    store_weights: bool = _key(False, "store the initial and final weights W")
+    per_decade: int = key(16, "log-spaced probe epochs 10^(k/per_decade) up to T (plus 0 "
+                          "and T); the same for every T, so runs of any length line up",
+                          between(0, MAX_PER_DECADE))
+    linear_points: int = key(0, "evenly spaced probe epochs in [0, T]",
+                             between(0, MAX_LINEAR_POINTS))
+    epochs: tuple[int, ...] = key((), "extra probe epochs")
+    extra: tuple[str, ...] = key((), "probe sets recorded on top of the data model's own: "
+                                 f"{', '.join(OPT_IN)} (adamgen.probes)")
+    noise_memorization_full: bool = key(False, "store the per-example noise coefficients "
+                                        "(<w_{j,r}, xi_i> or rho_{j,r,i}) for every j, r, i")
+    store_weights: bool = key(False, "store the initial and final weights W")
 
     def cross_checks(self):
         if any(e < 0 for e in self.epochs):
             yield "epochs", list(self.epochs), "must be >= 0"
+        for name in self.extra:
+            if name not in OPT_IN:
+                yield "extra", list(self.extra), (f"'{name}' is not a probe set (choose from: "
+                                                  f"{', '.join(OPT_IN)})")
+
+
+# sections whose keys depend on a name: section → (the key naming the row, registry, default)
+VARIANTS: dict[str, tuple[str, dict, str]] = {
+    "data": ("kind", DATA_MODELS, "patch"),
+    "model": ("name", NETWORKS, "two_layer_cnn"),
+}
+FIXED: dict[str, type] = {"train": TrainConfig, "probes": ProbeConfig}
+TOP_LEVEL = ("seed", "data", "model", "optimizer", "train", "probes")
 
 
 @dataclass(frozen=True)
@@ -136,8 +92,8 @@ class RunConfig:
     """A fully resolved, validated run."""
 
     seed: int
-    data: DataConfig
-    model: ModelConfig
+    data: Any  # the data model's config dataclass
+    model: Any  # the network's config dataclass
     optimizer: dict[str, Any]
     train: TrainConfig
     probes: ProbeConfig
@@ -153,31 +109,32 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples): JSON- and YAML-safe, parses back to itself."""
         out = {"seed": self.seed, "optimizer": _plain(self.optimizer)}
-        for name in _SECTIONS:
-            out[name] = _plain(dataclasses.asdict(getattr(self, name)))
-        return {k: out[k] for k in ("seed", "data", "model", "optimizer", "train", "probes")}
+        for name in ("data", "model", "train", "probes"):
+            out[name] = section_dict(getattr(self, name))
+        return {k: out[k] for k in TOP_LEVEL}
 
-    def flat(self) -> dict[str, Any]:
-        """One scalar per hyperparameter, named section_key (booleans as 0/1, betas split)."""
+    def coordinates(self) -> dict[str, Any]:
+        """Every setting that shapes the run's numbers, by its axis name (`axis_name`).
+
+        The run files carry these as scalar coordinates, so that files combine along them.
+        """
+        d = self.to_dict()
         out: dict[str, Any] = {"seed": self.seed}
-        for section, values in self.to_dict().items():
-            if section == "seed":
-                continue
-            for key, value in values.items():
-                if key == "betas":
-                    out[f"{section}_beta1"], out[f"{section}_beta2"] = value
-                elif isinstance(value, bool):
-                    out[f"{section}_{key}"] = int(value)
-                elif isinstance(value, int | float | str):
-                    out[f"{section}_{key}"] = value
-                elif isinstance(value, list) and value:
-                    out[f"{section}_{key}"] = np.asarray(value)
+        for section in ("data", "model", "optimizer"):
+            for k, value in d[section].items():
+                if k == "betas":
+                    out["beta1"], out["beta2"] = value
+                elif value is not None:
+                    out[axis_name(f"{section}.{k}")] = int(value) if isinstance(value, bool) \
+                        else value
+        for k in ("batch_size", "epochs", "dtype"):
+            out[axis_name(f"train.{k}")] = d["train"][k]
         return out
 
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-             "probes": ProbeConfig}
-TOP_LEVEL = ("seed", "data", "model", "optimizer", "train", "probes")
+def section_dict(obj: Any) -> dict[str, Any]:
+    """A config dataclass as a plain dict (lists for tuples)."""
+    return _plain(dataclasses.asdict(obj))
 
 
 def _plain(x: Any) -> Any:
@@ -188,12 +145,12 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _unknown(key: str, known: list[str]) -> ConfigError:
+def _unknown(key: str, known: list[str], what: str = "") -> ConfigError:
     name = key.rsplit(".", 1)[-1]
     prefix = key[: len(key) - len(name)]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
-    return ConfigError(key, f"unknown key ({hint}known: {', '.join(known)})")
+    return ConfigError(key, f"unknown key{what} ({hint}known: {', '.join(known)})")
 
 
 def _float_hint(value: Any) -> str:
@@ -231,33 +188,53 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(key, "must be a string", value)
-    if kind == tuple[int, ...]:
+    if kind in (tuple[int, ...], tuple[str, ...]):
+        inner = kind.__args__[0]
         if not isinstance(value, list | tuple):
-            raise ConfigError(key, "must be a list of integers", value)
-        return tuple(_coerce(v, int, key) for v in value)
+            raise ConfigError(key, f"must be a list of {inner.__name__}s", value)
+        return tuple(_coerce(v, inner, key) for v in value)
     raise TypeError(f"no coercion for {kind}")  # a bug in this module, not in the config
 
 
-def _parse_section(cls: type, raw: Any, section: str) -> Any:
+def section_class(raw: dict, section: str) -> type:
+    """The config dataclass of a section: fixed, or chosen by its `kind` / `name` key."""
+    if section in FIXED:
+        return FIXED[section]
+    name_key, registry, default = VARIANTS[section]
+    name = raw.get(name_key, default)
+    if name not in registry:
+        close = difflib.get_close_matches(str(name), list(registry), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"{section}.{name_key}", f"unknown ({hint}choose from: "
+                          f"{', '.join(registry)})", name)
+    return registry[name].config
+
+
+def parse_section(raw: Any, section: str) -> Any:
+    """One section (data, model, train or probes) validated, every default filled."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(section, "must be a mapping of keys to values", raw)
+    cls = section_class(raw, section)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            raise _unknown(f"{section}.{key}", list(fields))
+    for k in raw:
+        if k not in fields:
+            name_key = VARIANTS[section][0] if section in VARIANTS else None
+            what = f" for {section} {name_key} '{fields[name_key].default}'" if name_key else ""
+            raise _unknown(f"{section}.{k}", list(fields), what)
     values = {}
     for name, f in fields.items():
-        key = f"{section}.{name}"
-        value = _coerce(raw.get(name, f.default), f.type, key)
+        k = f"{section}.{name}"
+        value = _coerce(raw.get(name, f.default), f.type, k)
         check = f.metadata.get("check")
         if value is not None and check and not isinstance(value, tuple):
             problem = check(value)
             if problem:
-                raise ConfigError(key, problem, value)
+                raise ConfigError(k, problem, value)
         values[name] = value
     obj = cls(**values)
+    obj = obj.resolve() if hasattr(obj, "resolve") else obj
     for name, value, problem in getattr(obj, "cross_checks", lambda: [])():
         raise ConfigError(f"{section}.{name}", problem, value)
     return obj
@@ -277,19 +254,19 @@ def _parse_optimizer(raw: Any) -> dict[str, Any]:
         raise ConfigError("optimizer.name", f"unknown optimizer ({hint}choose from: "
                           f"{', '.join(OPTIMIZERS)})", name)
     defaults = OPTIMIZERS[name].defaults
-    for key in raw:
-        if key != "name" and key not in defaults:
-            if key in HYPERS:
-                raise ConfigError(f"optimizer.{key}", f"is not a setting of {name} (its settings: "
+    for k in raw:
+        if k != "name" and k not in defaults:
+            if k in HYPERS:
+                raise ConfigError(f"optimizer.{k}", f"is not a setting of {name} (its settings: "
                                   f"{', '.join(defaults)})")
-            raise _unknown(f"optimizer.{key}", ["name", *defaults])
+            raise _unknown(f"optimizer.{k}", ["name", *defaults])
     out: dict[str, Any] = {"name": name}
-    for key, default in defaults.items():
-        full = f"optimizer.{key}"
-        if key not in raw and default is REQUIRED:
+    for k, default in defaults.items():
+        full = f"optimizer.{k}"
+        if k not in raw and default is REQUIRED:
             raise ConfigError(full, f"is missing (required by {name})")
-        value = raw.get(key, default)
-        kind = HYPERS[key].kind
+        value = raw.get(k, default)
+        kind = HYPERS[k].kind
         if kind == "pair":
             if not isinstance(value, list | tuple) or len(value) != 2:
                 raise ConfigError(full, "must be a pair [beta1, beta2]", value)
@@ -297,24 +274,48 @@ def _parse_optimizer(raw: Any) -> dict[str, Any]:
         else:
             value = _coerce(value, {"float": float, "bool": bool}[kind], full)
             value = float(value) if kind == "float" else value
-        problem = HYPERS[key].check(value)
+        problem = HYPERS[k].check(value)
         if problem:
             raise ConfigError(full, problem, list(value) if kind == "pair" else value)
-        out[key] = value
+        out[k] = value
     return out
+
+
+def _check_combination(run: RunConfig) -> None:
+    """What no single section can check: the sections against each other and the registries."""
+    net = NETWORKS[run.model.name]
+    if run.data.kind not in net.data:
+        raise ConfigError("model.name", f"reads {', '.join(net.data)} data, not "
+                          f"'{run.data.kind}'", run.model.name)
+    if run.train.engine != "auto":
+        reason = ENGINES[run.train.engine].supports(run)
+        if reason:
+            raise ConfigError("train.engine", f"cannot train this run: {reason}; use 'auto' or "
+                              "'reference'", run.train.engine)
+    for name in run.probes.extra:
+        reason = PROBE_SETS[name].applies(run)
+        if reason:
+            raise ConfigError("probes.extra", f"'{name}' cannot be recorded here: {reason}",
+                              list(run.probes.extra))
+    from .probes import active
+
+    if run.probes.noise_memorization_full and not any(s.per_example for s in active(run)):
+        raise ConfigError("probes.noise_memorization_full", "no probe set of this run has "
+                          "per-example noise coefficients", True)
 
 
 def parse_run_config(raw: Any) -> RunConfig:
     """Validate a nested dict (as read from YAML) and fill every default."""
     if not isinstance(raw, dict):
         raise ConfigError("<top level>", "a run config must be a mapping of sections", raw)
-    for key in raw:
-        if key not in TOP_LEVEL:
-            raise _unknown(str(key), list(TOP_LEVEL))
+    for k in raw:
+        if k not in TOP_LEVEL:
+            raise _unknown(str(k), list(TOP_LEVEL))
     seed = _coerce(raw.get("seed", 0), int, "seed")
     if seed < 0:
         raise ConfigError("seed", "must be >= 0", seed)
-    sections = {name: _parse_section(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
+    sections = {name: parse_section(raw.get(name), name) for name in ("data", "model", "train",
+                                                                        "probes")}
     optimizer = _parse_optimizer(raw.get("optimizer"))
     data, train = sections["data"], sections["train"]
     batch = data.n if train.batch_size is None else train.batch_size
@@ -327,7 +328,69 @@ def parse_run_config(raw: Any) -> RunConfig:
     if any(e > train.epochs for e in sections["probes"].epochs):
         raise ConfigError("probes.epochs", f"must be <= train.epochs = {train.epochs}",
                           list(sections["probes"].epochs))
-    return RunConfig(seed=seed, optimizer=optimizer, **sections)
+    run = RunConfig(seed=seed, optimizer=optimizer, **sections)
+    _check_combination(run)
+    return run
+
+
+# --- axis names: how settings are named in grids, run files and summaries --------------------
+
+def all_keys() -> dict[str, set[str]]:
+    """Every key name by section, over every registry row."""
+    out = {
+        "data": {f.name for m in DATA_MODELS.values() for f in dataclasses.fields(m.config)},
+        "model": {f.name for m in NETWORKS.values() for f in dataclasses.fields(m.config)},
+        "optimizer": {"name", *HYPERS},
+    }
+    out |= {s: {f.name for f in dataclasses.fields(c)} for s, c in FIXED.items()}
+    return out
+
+
+@functools.cache
+def short_names() -> dict[str, str]:
+    """Dotted key → its short axis name.
+
+    Short names are the optimizer's hyperparameters (betas as beta1 and beta2) and a few
+    train keys; an optimizer key that is also the name of a key in another section (RMSprop's
+    `alpha` next to the patch model's `alpha`) keeps its dotted name, `optimizer.alpha`, so
+    that no short name means two things.
+    """
+    out = {"seed": "seed", "optimizer.name": "optimizer", "train.batch_size": "batch_size",
+           "train.epochs": "epochs", "optimizer.betas[0]": "beta1",
+           "optimizer.betas[1]": "beta2"}
+    keys = all_keys()
+    elsewhere = set().union(*(v for s, v in keys.items() if s != "optimizer"))
+    for h in HYPERS:
+        if h != "betas" and h not in elsewhere:
+            out[f"optimizer.{h}"] = h
+    return out
+
+
+def axis_name(dotted: str) -> str:
+    """A setting's name in grids, run-file coordinates and summary dimensions."""
+    return short_names().get(dotted, dotted.replace(".", "_"))
+
+
+@functools.cache
+def _docs() -> dict[str, str]:
+    out = {"seed": "seed of the data, the initial weights and the batch order",
+           "optimizer": "optimizer (adamgen.optim.OPTIMIZERS)",
+           "beta1": "beta1 of the moment estimates", "beta2": "beta2 of the moment estimates"}
+    for section, (_, registry, _) in VARIANTS.items():
+        for row in registry.values():
+            for f in dataclasses.fields(row.config):
+                out.setdefault(axis_name(f"{section}.{f.name}"), f.metadata["doc"])
+    for h, spec in HYPERS.items():
+        out.setdefault(axis_name(f"optimizer.{h}"), spec.doc)
+    for section, cls in FIXED.items():
+        for f in dataclasses.fields(cls):
+            out.setdefault(axis_name(f"{section}.{f.name}"), f.metadata["doc"])
+    return out
+
+
+def key_doc(name: str) -> str:
+    """The meaning of a setting, by its axis name (for coordinates' long_name)."""
+    return _docs().get(name, name)
 
 
 # --- YAML: floats such as 1e-5 (YAML 1.1 would read them as strings) -------------------------
@@ -349,12 +412,12 @@ _Loader.add_implicit_resolver(
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
+        k = loader.construct_object(key_node, deep=True)
+        if k in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first on line {seen[key] + 1})",
+                None, None, f"duplicate key '{k}' (first on line {seen[k] + 1})",
                 key_node.start_mark)
-        seen[key] = key_node.start_mark.line
+        seen[k] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -395,25 +458,35 @@ def load_yaml(path: str | Path) -> Any:
     return load_yaml_text(text, f"config file '{path}'")
 
 
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Apply `section.key=value` strings (values parsed as YAML) to a nested dict, in a copy."""
+def apply_overrides(raw: dict, overrides: list[str], unset: list[str] = ()) -> dict:
+    """Apply `section.key=value` strings (values parsed as YAML), then remove the `unset`
+    keys, in a copy."""
     out = _plain(raw if raw is not None else {})
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
+        dotted, sep, text = item.partition("=")
+        if not sep or not dotted:
             raise ConfigError(item, "an override must look like section.key=value")
         node = out
-        *parents, leaf = key.split(".")
+        *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(key, f"'{part}' is not a section")
+                raise ConfigError(dotted, f"'{part}' is not a section")
         node[leaf] = load_yaml_text(text, f"--set {item}")
+    for dotted in unset:
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(dotted, "--unset: the config does not set this key")
+        del node[leaf]
     return out
 
 
-def load_run_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
-    return parse_run_config(apply_overrides(load_yaml(path), list(overrides)))
+def load_run_config(path: str | Path, overrides: list[str] = (),
+                    unset: list[str] = ()) -> RunConfig:
+    return parse_run_config(apply_overrides(load_yaml(path), list(overrides), list(unset)))
 
 
 def probe_epochs(run: RunConfig) -> np.ndarray:
@@ -431,28 +504,59 @@ def probe_epochs(run: RunConfig) -> np.ndarray:
 def lockstep_key(run: RunConfig) -> tuple:
     """Runs with equal keys can advance together as one tensor program.
 
-    They must share shapes, the optimizer's program and the schedule; they may differ in seed,
-    every numeric hyperparameter of the optimizer, σ_0, and the data's σ_p, α and s.
+    They must share shapes, the network's constants, the optimizer's program and the
+    schedule; they may differ in seed, every numeric hyperparameter of the optimizer and the
+    keys each data model and network declares PER_RUN (σ_0, σ_p, ...).
     """
     d = run.to_dict()
-    data = {k: v for k, v in d["data"].items() if k not in ("sigma_p", "alpha", "s")}
-    model = {k: v for k, v in d["model"].items() if k != "sigma_0"}
+    data = {k: v for k, v in d["data"].items() if k not in run.data.PER_RUN}
+    model = {k: v for k, v in d["model"].items() if k not in run.model.PER_RUN}
     flags = {k: v for k, v in run.optimizer.items() if HYPERS.get(k) and HYPERS[k].structural}
     return (repr(data), repr(model), run.optimizer["name"], repr(flags), repr(d["train"]),
             repr(d["probes"]))
 
 
+# --- `adamgen keys`: every key with its default and meaning, as YAML that loads back ---------
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(_plain(value), default_flow_style=True).strip().removesuffix("...") \
+        .strip()
+
+
+def _block(cls: type, indent: str = "  ") -> list[str]:
+    return [f"{indent}{f.name}: {_yaml_value(f.default)}  # {f.metadata['doc']}"
+            for f in dataclasses.fields(cls)]
+
+
 def describe_keys() -> str:
-    """Every key with its default and meaning, for `adamgen keys` and the docs."""
+    """Every key with its default and meaning, for `adamgen keys`.
+
+    The output is YAML: it loads back to the defaults (the first data model, network and
+    optimizer in full; the others' keys follow as comments).
+    """
     lines = ["seed: 0  # data, initial weights and batch order follow from it"]
-    for name, cls in _SECTIONS.items():
-        lines.append(f"{name}:")
-        for f in dataclasses.fields(cls):
-            lines.append(f"  {f.name}: {_plain(f.default)!r}  # {f.metadata['doc']}")
+    for section, (name_key, registry, default) in VARIANTS.items():
+        lines.append(f"{section}:  # the keys of the {name_key} chosen: "
+                     f"{', '.join(registry)}")
+        lines += _block(registry[default].config)
+        for name, row in registry.items():
+            if name != default:
+                lines.append(f"  # {name_key}: {name} — {row.doc}. Keys: " + ", ".join(
+                    f"{f.name}={_yaml_value(f.default)}" for f in dataclasses.fields(row.config)
+                    if f.name != name_key))
     lines.append("optimizer:  # name plus that optimizer's settings")
+    first = next(iter(OPTIMIZERS))
+    lines.append(f"  name: {first}  # one of: {', '.join(OPTIMIZERS)}")
+    for k, v in OPTIMIZERS[first].defaults.items():
+        shown = "null" if v is REQUIRED else _yaml_value(v)
+        lines.append(f"  {k}: {shown}  # {'(required) ' if v is REQUIRED else ''}"
+                     f"{HYPERS[k].doc}")
     for name, spec in OPTIMIZERS.items():
         settings = ", ".join(
-            f"{k}={'(required)' if v is REQUIRED else _plain(v)}" for k, v in spec.defaults.items()
-        )
+            f"{k}={'(required)' if v is REQUIRED else _yaml_value(v)}"
+            for k, v in spec.defaults.items())
         lines.append(f"  # {name}: {spec.doc}. Settings: {settings}")
+    for section, cls in FIXED.items():
+        lines.append(f"{section}:")
+        lines += _block(cls)
     return "\n".join(lines)

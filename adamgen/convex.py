@@ -1,4 +1,4 @@
-"""The convex counterpart of the CNN experiments (Zou Thm 4.2, SPEC E3).
+"""The convex counterpart of the CNN experiments (Zou Thm 4.2; docs/science.md, E3).
 
 A linear model F(w, x) = ⟨w, vec(x)⟩ on the flattened patches (w ∈ R^{P·d}) with logistic loss
 and coupled L2 regularisation,
@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from . import __version__
-from .data import PatchData
+from .data import Dataset
 from .optim import build_optimizer, per_run_hyperparameters
 
 
@@ -62,7 +62,7 @@ def _probe_steps(steps: int, per_decade: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], points, [steps]])).astype(np.int64)
 
 
-def fit(data: PatchData, settings: ConvexSettings) -> xr.Dataset:
+def fit(data: Dataset, settings: ConvexSettings) -> xr.Dataset:
     """Train every optimizer in `settings` from the same start; return the trajectories."""
     torch_dtype = torch.float64
     X = torch.from_numpy(data.train.x.reshape(len(data.train.y), -1)).to(torch_dtype)

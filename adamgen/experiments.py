@@ -13,9 +13,10 @@ An experiment in the workflow config reads
         - {match: {batch_size: 2}, set: {train: {epochs: 1000}}}
 
 A grid point's run config is `base`, then its optimizer's fragment, then every matching `when`
-override, then the axis values. Axes are the short names in `AXES` or any dotted run-config key
-(`data.sigma_p`, `model.sigma_0`, ...). An optimizer's own axis replaces a shared axis of the same
-name. Every run is validated by `adamgen.config` before any job starts.
+override, then the axis values. Axes are the short names of `adamgen.config.short_names`
+(seed, batch_size, epochs, lr, weight_decay, beta1, ...) or any dotted run-config key
+(`data.sigma_p`, `model.sigma_0`, ...). An optimizer's own axis replaces a shared axis of the
+same name. Every run is validated by `adamgen.config` before any job starts.
 
 Run files are content-addressed: `results/runs/<optimizer>/B..-lr..-wd..-T..-seed..-<hash>.nc`,
 where the hash covers the whole resolved run config except the device. A run therefore keeps
@@ -24,6 +25,7 @@ same run share its file.
 """
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
@@ -31,37 +33,30 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunConfig, load_yaml, lockstep_key, parse_run_config
+from .config import (
+    RunConfig,
+    all_keys,
+    axis_name,
+    load_yaml,
+    lockstep_key,
+    parse_run_config,
+    short_names,
+)
 from .errors import ConfigError
+from .footprint import run_memory
 from .optim import OPTIMIZERS
-from .resources import run_memory
 
 RESULTS = "results"
 
-# short axis name → run-config key
-AXES = {
-    "optimizer": "optimizer.name",
-    "seed": "seed",
-    "batch_size": "train.batch_size",
-    "epochs": "train.epochs",
-    "lr": "optimizer.lr",
-    "weight_decay": "optimizer.weight_decay",
-    "eps": "optimizer.eps",
-    "momentum": "optimizer.momentum",
-    "p": "optimizer.p",
-    "alpha": "optimizer.alpha",
-    "beta1": "optimizer.betas[0]",
-    "beta2": "optimizer.betas[1]",
-}
-
 
 def axis_key(axis: str) -> str:
-    return AXES.get(axis, axis)
+    """A grid axis's run-config key: a short name's dotted key, or the axis itself."""
+    return {short: dotted for dotted, short in short_names().items()}.get(axis, axis)
 
 
 def dim_name(axis: str) -> str:
-    """The axis's dimension name in summary files: short names as is, dots become '_'."""
-    return axis.replace(".", "_")
+    """The axis's dimension name in summary files (dots become '_')."""
+    return axis_name(axis_key(axis))
 
 
 def _digest(obj: Any, length: int) -> str:
@@ -93,7 +88,7 @@ def run_path(run: RunConfig) -> str:
 
 def data_path(run: RunConfig) -> str:
     d = run.data
-    return (f"{RESULTS}/data/{d.kind}-d{d.d}-n{d.n}-{_digest(vars(d), 8)}/seed{run.seed}.nc")
+    return f"{RESULTS}/data/{d.kind}-{d.label()}-{_digest(vars(d), 8)}/seed{run.seed}.nc"
 
 
 def memory_mb(run: RunConfig, runs_in_job: int = 1) -> int:
@@ -166,6 +161,21 @@ def _set(raw: dict, key: str, value: Any) -> None:
         node[leaf] = value
 
 
+def _check_axis(where: str, axis: str) -> None:
+    """An axis is a short name or a dotted key of a section (any data model's or network's)."""
+    if axis in short_names().values():
+        return
+    section, _, leaf = axis.partition(".")
+    keys = all_keys()
+    if section in keys and leaf in keys[section] and leaf not in ("kind", "name"):
+        return
+    shorts = [s for s in short_names().values() if s != "optimizer"]
+    close = difflib.get_close_matches(axis, shorts, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise ConfigError(where, f"is not a grid axis ({hint}short names: {', '.join(shorts)}; or "
+                      "a dotted run-config key such as data.sigma_p or model.sigma_0)")
+
+
 def _where(experiment: str, coords: dict) -> str:
     point = ", ".join(f"{k}={v}" for k, v in coords.items())
     return f"experiment '{experiment}' at ({point})"
@@ -189,6 +199,13 @@ def expand(name: str, spec: dict) -> Experiment:
     if not optimizers:
         raise ConfigError(f"experiments.{name}.optimizers", "must name at least one optimizer")
     runs, axis_values = [], {"optimizer": list(optimizers)}  # axes in order of appearance
+    for opt_name in optimizers:
+        if opt_name not in OPTIMIZERS:
+            close = difflib.get_close_matches(str(opt_name), list(OPTIMIZERS), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(f"experiments.{name}.optimizers.{opt_name}",
+                              f"is not an optimizer ({hint}choose from: "
+                              f"{', '.join(OPTIMIZERS)})")
     for opt_name, opt_spec in optimizers.items():
         opt_spec = dict(opt_spec or {})
         own = opt_spec.pop("grid", None) or {}
@@ -200,6 +217,7 @@ def expand(name: str, spec: dict) -> Experiment:
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"experiments.{name}.grid.{axis}", "must be a non-empty list",
                                   values)
+            _check_axis(f"experiments.{name}.grid.{axis}", axis)
             axis_values.setdefault(axis, [])
         fragment = merge(merge(base, opt_spec), {"optimizer": {"name": opt_name}})
         for combo in itertools.product(*axes.values()):

@@ -2,10 +2,6 @@
 
 import logging
 import os
-import socket
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numba
@@ -13,49 +9,22 @@ import torch
 
 from . import data as datamod
 from . import runfile
-from .config import RunConfig, probe_epochs
-from .errors import AdamgenError
-from .resources import check_output, run_file_bytes
+from .config import RunConfig, probe_epochs, section_dict
+from .footprint import run_file_bytes
+from .resources import check_output
 from .trainer import RunResult, check_fits, dataset_key, train
 
 log = logging.getLogger("adamgen")
-
-
-def setup_logging(path: str | Path | None = None) -> None:
-    """Send adamgen's progress lines to a file (a Snakemake log) or to stderr."""
-    handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s adamgen: %(message)s", "%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    if path:  # a workflow job's log starts with where it ran (a Slurm job id, its GPUs)
-        where = [f"host {socket.gethostname()}"]
-        where += [f"{k}={os.environ[k]}" for k in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES")
-                  if k in os.environ]
-        log.info("job on %s", ", ".join(where))
-
-
-@contextmanager
-def workflow_job(log_path: str) -> Iterator[None]:
-    """Body of a rule script: adamgen's lines go to the job's log, and bad input ends the job
-    with one line naming the file or key (no traceback) and a non-zero exit status."""
-    setup_logging(log_path)
-    try:
-        yield
-    except AdamgenError as err:
-        log.error("error: %s", err)
-        print(f"adamgen: error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
 
 
 def describe(run: RunConfig) -> str:
     """One line with the choices a run makes."""
     hyper = ", ".join(f"{k}={v}" for k, v in run.optimizer.items() if k != "name")
     batch = "full batch" if run.batch_size == run.data.n else f"{run.steps_per_epoch} steps/epoch"
+    data = " ".join(f"{k}={v}" for k, v in section_dict(run.data).items())
+    model = " ".join(f"{k}={v}" for k, v in section_dict(run.model).items())
     return (f"{run.optimizer['name']} ({hyper}); B={run.batch_size} ({batch}), "
-            f"T={run.train.epochs} epochs; data d={run.data.d} n={run.data.n} s={run.data.s} "
-            f"sigma_p={run.data.sigma_p} alpha={run.data.alpha}; model m={run.model.m} "
-            f"q={run.model.q} sigma_0={run.model.sigma_0}; seed {run.seed}; "
+            f"T={run.train.epochs} epochs; data {data}; model {model}; seed {run.seed}; "
             f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
 
 

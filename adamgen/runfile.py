@@ -1,11 +1,13 @@
 """One NetCDF file per run: the probe trajectory, the resolved config and the provenance.
 
-Dimensions: epoch, j (class, +1 and −1), r (neuron), i (training example, with the full noise
-memorization), k (input coordinate, with stored weights). Variables use SPEC §5's names; the
-resolved run config is the JSON attribute `config`, and every hyperparameter is also a flat
-scalar attribute (`optimizer_lr`, `train_batch_size`, ...). `status` is "completed" or
-"diverged"; `diverged_epoch` is the epoch whose steps first gave a non-finite loss (−1 if none),
-and every probe from that epoch on is NaN.
+Dimensions: epoch, j (class, +1 and −1), r (neuron), i (training example, with the per-example
+arrays), k (input coordinate, with stored weights). Variables are those of the run's probe
+sets (adamgen.probes), with their long names and units. Every setting that shapes the numbers
+is a scalar coordinate named as in grids and summaries (`optimizer`, `lr`, `batch_size`,
+`weight_decay`, `beta1`, `seed`, `model_sigma_0`, `data_sigma_p`, ...), so that run files
+combine along them (`adamgen.open_runs`); the resolved config is also the JSON attribute
+`config`. `status` is "completed" or "diverged"; `diverged_epoch` is the epoch from which
+every probe is NaN (−1 if none). The files follow the CF conventions (CF-1.11).
 """
 
 import datetime
@@ -14,19 +16,22 @@ import json
 import platform
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 import xarray as xr
 
 from . import __version__
 from ._io import open_netcdf, write_netcdf, zlib
-from .config import RunConfig, parse_run_config
+from .config import RunConfig, key_doc, parse_run_config
 from .errors import DataFileError
-from .probes import OPTIONAL, VARIABLES
-from .trainer import RunResult
+from .probes import PROBE_SETS, variables
 
-REQUIRED = ("epoch", *(name for name in VARIABLES if name not in OPTIONAL))
+if TYPE_CHECKING:
+    from .trainer import RunResult
+
+REQUIRED = ("epoch", *PROBE_SETS["core"].variables)
+CONVENTIONS = "CF-1.11"
 
 
 @functools.cache
@@ -44,6 +49,8 @@ def git_commit() -> str:
 
 
 def provenance(timing: dict) -> dict:
+    import torch
+
     return {
         "adamgen_version": __version__,
         "git_commit": git_commit(),
@@ -52,49 +59,71 @@ def provenance(timing: dict) -> dict:
         "xarray_version": xr.__version__,
         "python_version": platform.python_version(),
         "host": platform.node(),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **timing,
     }
 
 
-def to_xarray(result: RunResult) -> xr.Dataset:
+def setting_coordinates(run: RunConfig) -> dict:
+    """The run's settings as scalar coordinates, each with its meaning."""
+    return {name: ((), value, {"long_name": key_doc(name), "units": "1"})
+            for name, value in run.coordinates().items()}
+
+
+def history(action: str) -> str:
+    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return f"{when} {action} by adamgen {__version__} (git {git_commit() or 'unknown'})"
+
+
+def to_xarray(result: "RunResult") -> xr.Dataset:
     cfg = result.config
     coords = {
-        "epoch": ("epoch", result.epochs, {"long_name": "training epoch", "units": "epoch"}),
-        "j": ("j", np.array([1, -1], dtype=np.int8), {"long_name": "class j"}),
-        "r": ("r", np.arange(cfg.model.m), {"long_name": "neuron r"}),
+        "epoch": ("epoch", result.epochs, {"long_name": "training epoch", "units": "1"}),
+        "j": ("j", np.array([1, -1], dtype=np.int8), {"long_name": "class j", "units": "1"}),
+        "r": ("r", np.arange(cfg.model.m), {"long_name": "neuron r", "units": "1"}),
+        **setting_coordinates(cfg),
     }
+    declared = variables(cfg)
     data_vars = {}
     for name, values in result.probes.items():
-        dims, long_name, units = VARIABLES[name]
-        data_vars[name] = (("epoch", *dims), values, {"long_name": long_name, "units": units})
-    if "noise_memorization" in result.probes:
-        coords["i"] = ("i", np.arange(cfg.data.n), {"long_name": "training example i"})
-        data_vars["y"] = ("i", result.labels, {"long_name": "training label y_i"})
+        var = declared[name]
+        data_vars[name] = (("epoch", *var.dims), values,
+                           {"long_name": var.long_name, "units": var.units})
+    if any("i" in declared[name].dims for name in result.probes):
+        coords["i"] = ("i", np.arange(cfg.data.n), {"long_name": "training example i",
+                                                   "units": "1"})
+        data_vars["y"] = ("i", result.labels, {"long_name": "training label y_i", "units": "1"})
     for when in ("initial", "final"):
         w = getattr(result, f"weights_{when}")
         if w is not None:
-            data_vars[f"weights_{when}"] = (("j", "r", "k"), w,
-                                            {"long_name": f"{when} weights w_(j,r)"})
+            data_vars[f"weights_{when}"] = (("j", "r", "k"), w, {
+                "long_name": f"{when} weights w_(j,r)", "units": "1"})
     attrs = {
-        "title": "adamgen run: probe trajectory of a two-layer CNN",
+        "title": "adamgen run: probe trajectory of one training run",
+        "Conventions": CONVENTIONS,
+        "history": history("trained"),
+        "source": "adamgen: how optimizers shape what a neural network learns",
         "status": result.status,
         "diverged_epoch": -1 if result.diverged_epoch is None else result.diverged_epoch,
         "config": json.dumps(cfg.to_dict()),
-        **cfg.flat(),
         **provenance(result.timing),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def save(result: RunResult, path: str | Path) -> None:
+def save(result: "RunResult", path: str | Path) -> None:
     """Write atomically: an interrupted run never leaves a file that looks finished."""
     ds = to_xarray(result)
     write_netcdf(ds, path, zlib(ds, level=4))
 
 
 def load(path: str | Path) -> xr.Dataset:
-    return open_netcdf(path, "run file", REQUIRED)
+    """A run file, checked: the core variables, and every variable its own config records."""
+    ds = open_netcdf(path, "run file", REQUIRED)
+    missing = [name for name in variables(run_config(ds, path)) if name not in ds]
+    if missing:
+        raise DataFileError(f"run file '{path}' lacks {', '.join(missing)}: not a complete "
+                            "adamgen run file")
+    return ds
 
 
 def run_config(ds: xr.Dataset, path: str | Path = "run file") -> RunConfig:

@@ -1,9 +1,10 @@
 """Tables of final metrics, mean ± std over seeds, for every grid point of an experiment.
 
 Columns: the grid axes (all but seed), the number of runs and of diverged runs, then for each
-metric its mean and sample standard deviation over the seeds whose run completed. Feature
-learning is max_r ⟨w_{j,r}, j v⟩; noise memorization is min (or max) over i with y_i = j of
-max_r ⟨w_{j,r}, ξ_i⟩, for j = +1 and j = −1.
+metric its mean and sample standard deviation over the seeds whose run completed. The metrics
+are the final training and test error and every per-class summary the runs' probe sets
+declare (adamgen.probes): feature learning and noise memorization for the patch model, signal
+learning and the noise coefficients ρ̄, ρ̲ for the benign model, each for j = +1 and j = −1.
 """
 
 import csv
@@ -16,18 +17,23 @@ import xarray as xr
 
 from ._io import atomic_path
 from .aggregate import grid_dims
+from .probes import ALL_VARIABLES
 
-# column → (summary variable, class index or None, header)
-METRICS = {
-    "train_error": ("final_train_error", None, "train error"),
-    "test_error": ("final_test_error", None, "test error"),
-    "feature_pos": ("final_feature_learning_max", 0, "feature (j=+1)"),
-    "feature_neg": ("final_feature_learning_max", 1, "feature (j=-1)"),
-    "noise_min_pos": ("final_noise_memorization_min", 0, "noise min (j=+1)"),
-    "noise_min_neg": ("final_noise_memorization_min", 1, "noise min (j=-1)"),
-    "noise_max_pos": ("final_noise_memorization_max", 0, "noise max (j=+1)"),
-    "noise_max_neg": ("final_noise_memorization_max", 1, "noise max (j=-1)"),
-}
+_BY_SUMMARY_NAME = {var.summarized(name): (name, var) for name, var in ALL_VARIABLES.items()}
+
+
+def metrics(summary: xr.Dataset) -> dict[str, tuple[str, int | None, str]]:
+    """column → (summary variable, class index or None, header)."""
+    out = {"train_error": ("final_train_error", None, "train error"),
+           "test_error": ("final_test_error", None, "test error")}
+    for var in summary.data_vars:
+        base = var.removeprefix("final_")
+        if var.startswith("final_") and summary[var].dims[-1:] == ("j",) and \
+                base in _BY_SUMMARY_NAME:
+            label = _BY_SUMMARY_NAME[base][1].label or base
+            for j, sign in ((0, "+1"), (1, "-1")):
+                out[f"{base}_{'pos' if j == 0 else 'neg'}"] = (var, j, f"{label} (j={sign})")
+    return out
 
 
 def rows(summary: xr.Dataset) -> list[dict]:
@@ -42,7 +48,7 @@ def rows(summary: xr.Dataset) -> list[dict]:
         row = dict(zip(dims, values, strict=True))
         row["runs"] = int((status != "").sum())
         row["diverged"] = int((status == "diverged").sum())
-        for column, (var, j, _) in METRICS.items():
+        for column, (var, j, _) in metrics(summary).items():
             data = cell[var] if j is None else cell[var].isel(j=j)
             finite = np.atleast_1d(data.values)
             finite = finite[np.isfinite(finite)]
@@ -85,16 +91,18 @@ def write(summary: xr.Dataset, csv_path, md_path, tex_path) -> list[dict]:
         writer.writeheader()
         writer.writerows(table)
 
-    headers = [*dims, "runs", *(h for _, _, h in METRICS.values())]
-    body = [[*(_fmt(r[d]) for d in dims), _runs(r), *(_pm(r, c) for c in METRICS)]
+    columns = metrics(summary)
+    headers = [*dims, "runs", *(h for _, _, h in columns.values())]
+    body = [[*(_fmt(r[d]) for d in dims), _runs(r), *(_pm(r, c) for c in columns)]
             for r in table]
     name = summary.attrs["experiment"]
     md = [f"### {name}: final metrics, mean ± std over seeds", "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(line) + " |" for line in body]
     md += ["", "runs: completed/all seeds of the grid point; a diverged run (its loss became "
-           "infinite or NaN) is left out of the means. feature: max_r <w_(j,r), j v>; "
-           "noise min/max: min/max over i with y_i = j of max_r <w_(j,r), xi_i>."]
+           "infinite or NaN) is left out of the means."]
+    md += [f"{h.split(' (j=')[0]}: {summary[v].attrs.get('long_name', v)}."
+           for v, j, h in columns.values() if j == 0]
     with atomic_path(md_path) as tmp:
         Path(tmp).write_text("\n".join(md) + "\n")
 

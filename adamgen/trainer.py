@@ -1,4 +1,4 @@
-"""Lockstep training: R runs advanced together [SPEC §4].
+"""Lockstep training: R runs advanced together [docs/science.md §4].
 
 An epoch is a fresh random permutation of the n training examples cut into n/B mini-batches;
 with B = n (full batch) the gradient is the full sum and no permutation is drawn. Each run draws
@@ -6,7 +6,8 @@ its permutations from its own seed's stream, so a run's batch order, data and in
 never depend on which other runs share its lockstep group.
 
 The trainer only schedules: it hands the engine (adamgen.engines) chunks of epochs between
-probe points, with the chunk's permutations precomputed, and records the probes.
+probe points, with the chunk's permutations precomputed, and records the probe sets
+(adamgen.probes) that the run asks for.
 """
 
 import logging
@@ -17,13 +18,13 @@ import numpy as np
 import torch
 
 from . import data as datamod
-from . import engines
+from . import engines, probes
 from .config import RunConfig, lockstep_key, probe_epochs
 from .errors import ConfigError
-from .model import init_weights
+from .footprint import run_memory
+from .models import network
 from .optim import OPTIMIZERS, per_run_hyperparameters
-from .probes import ProbeData, record
-from .resources import check_memory, run_memory
+from .resources import check_memory
 from .seeding import generator
 
 log = logging.getLogger("adamgen")
@@ -77,6 +78,16 @@ def _chunks(schedule: np.ndarray, T: int, per_epoch: int):
             epoch += size
 
 
+def duration(seconds: float) -> str:
+    """12 s, 3 min 20 s, 2 h 05 min."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def check_fits(runs: list[RunConfig]) -> None:
     """Fail before allocating anything when the runs cannot fit in memory together."""
     check_memory(run_memory(runs[0], len(runs)), f"training {len(runs)} run(s) in lockstep",
@@ -102,18 +113,15 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     unique, data_index = _datasets(runs, datasets or {})
 
     name = first.optimizer["name"]
-    W0 = torch.stack([init_weights(r) for r in runs]).to(device, dtype)
+    net = network(first).impl()
+    W0 = torch.stack([net.init_weights(r) for r in runs]).to(device, dtype)
     hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
-    l2 = hyper["weight_decay"] if OPTIMIZERS[name].coupled else torch.zeros_like(W0[:, 0, 0, 0])
-    engine_class = engines.choose(first.train.engine, device, unique)
-    engine = engine_class(unique, data_index, W0, name, hyper, first.model, first.batch_size)
-    probe_data = ProbeData(
-        y=torch.stack([torch.as_tensor(unique[u].train.y) for u in data_index]).to(device),
-        xi=torch.stack([torch.as_tensor(unique[u].train.xi) for u in data_index]).to(device,
-                                                                                      dtype),
-        feature=torch.stack([torch.as_tensor(unique[u].feature) for u in data_index]).to(
-            device, dtype),
-    )
+    l2 = hyper["weight_decay"] if OPTIMIZERS[name].coupled else W0.new_zeros(len(runs))
+    engine_row, why = engines.choose(first)
+    log.info("engine: %s (%s)", engine_row.name, why)
+    engine = engine_row.load()(first, unique, data_index, W0, hyper)
+    sets = [(s.impl(), s) for s in probes.active(first)]
+    states = [impl.prepare(first, unique, data_index, W0) for impl, _ in sets]
 
     R, n, B, T = len(runs), first.data.n, first.batch_size, first.train.epochs
     orders = [generator(r.seed, "batch_order") for r in runs]
@@ -123,8 +131,10 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     diverged_at = np.full(R, -1, dtype=np.int64)
 
     def probe(epoch: int) -> None:
-        rec = record(engine.weights(), probe_data, l2, engine.train_stats(),
-                     engine.test_stats(), first.probes.noise_memorization_full)
+        stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": l2}
+        W, rec = engine.weights(), {}
+        for (impl, _), state in zip(sets, states, strict=True):
+            rec |= impl.record(state, W, stats)
         records.append({k: v.detach().cpu().numpy() for k, v in rec.items()})
         # a loss or norm that is not finite is divergence, whatever the step loop saw (the
         # last step's update is only ever seen here)
@@ -150,8 +160,10 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
         now = time.perf_counter()
         if now - last_report >= progress_every:
             last_report = now
-            log.info("epoch %d/%d (%.0f%%), %.0f s, %.0f steps/s", done, T, 100 * done / T,
-                     now - loop_start, done * (n // B) / (now - loop_start))
+            spent = now - loop_start
+            log.info("epoch %d/%d (%.0f%%), %s, %.0f steps/s, about %s left", done, T,
+                     100 * done / T, duration(spent), done * (n // B) / spent,
+                     duration(spent * (T - done) / done))
     elapsed = time.perf_counter() - loop_start
     steps = done * (n // B)
     timing = {

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import aggregate, jobs
+from adamgen import aggregate, logs
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     aggregate.save(aggregate.summarize(snakemake.params.manifest), snakemake.output[0])

@@ -5,10 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import claims, jobs
+from adamgen import claims, logs
 from adamgen._io import open_netcdf
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     summaries = {name: open_netcdf(path, "summary", ())
                  for name, path in zip(snakemake.params.names, snakemake.input.summaries,
                                        strict=True)}

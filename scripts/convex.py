@@ -5,11 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import convex, jobs
+from adamgen import convex, logs
 from adamgen import data as datamod
 from adamgen._io import write_netcdf, zlib
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     fit = convex.fit(datamod.load(snakemake.input.data),
                      convex.ConvexSettings(**snakemake.params.settings))
     write_netcdf(fit, snakemake.output[0], zlib(fit))

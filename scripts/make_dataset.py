@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import data, jobs
-from adamgen.config import DataConfig
+from adamgen import data, logs
+from adamgen.config import parse_section
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     spec = snakemake.params.dataset
-    data.save(data.generate(DataConfig(**spec["data"]), spec["seed"]), snakemake.output[0])
+    data.save(data.generate(parse_section(spec["data"], "data"), spec["seed"]),
+              snakemake.output[0])

@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import aggregate, jobs, tables
+from adamgen import aggregate, logs, tables
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     summary = aggregate.load(snakemake.input[0])
     tables.write(summary, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)

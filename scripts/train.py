@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import experiments, jobs
+from adamgen import experiments, jobs, logs
 
-with jobs.workflow_job(snakemake.log[0]):
+with logs.workflow_job(snakemake.log[0]):
     runs = {r.path: r.config for e in experiments.plan(snakemake.config).values() for r in e.runs}
     jobs.train_missing(runs, list(snakemake.output), snakemake.input.data,
                        threads=snakemake.threads, progress_every=5)

@@ -24,7 +24,7 @@ def test_train_writes_a_run_file(config_file, tmp_path, capsys):
     assert main(["train", str(config_file()), "--out", str(out), "--set", "optimizer.lr=2e-3",
                  "--threads", "1"]) == 0
     ds = xr.open_dataset(out, engine="netcdf4")
-    assert ds.attrs["optimizer_lr"] == 2e-3 and ds.attrs["status"] == "completed"
+    assert ds["lr"].item() == 2e-3 and ds.attrs["status"] == "completed"
     ds.close()
     assert "wrote" in capsys.readouterr().err
 

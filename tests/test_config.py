@@ -115,11 +115,14 @@ def test_probe_schedule_is_log_spaced_with_both_ends(tiny):
     assert linear.tolist() == list(range(0, 101, 10))
 
 
-def test_flat_attributes_have_one_scalar_per_hyperparameter(tiny):
-    flat = tiny().flat()
-    assert flat["optimizer_lr"] == 1e-3 and flat["optimizer_beta1"] == 0.9
-    assert flat["train_batch_size"] == 20 and flat["data_balanced"] == 1
-    assert flat["seed"] == 0 and flat["optimizer_name"] == "adam"
+def test_coordinates_name_every_setting_as_grids_and_summaries_do(tiny):
+    coords = tiny().coordinates()
+    assert coords["lr"] == 1e-3 and coords["beta1"] == 0.9 and coords["optimizer"] == "adam"
+    assert coords["batch_size"] == 20 and coords["data_balanced"] == 1 and coords["seed"] == 0
+    assert coords["model_sigma_0"] == 0.05 and coords["data_sigma_p"] == 0.35
+    # RMSprop's alpha is not the patch model's alpha: only the dotted name is short-free
+    rms = tiny(optimizer={"name": "rmsprop", "lr": 1e-3}).coordinates()
+    assert rms["optimizer_alpha"] == 0.99 and rms["data_alpha"] == 0.2 and "alpha" not in rms
 
 
 def test_lockstep_key_separates_what_changes_the_program(tiny):

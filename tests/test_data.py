@@ -32,7 +32,7 @@ def test_structure_matches_the_definition(tiny):
         rows = np.arange(n)
         signal = split.x[rows, split.signal_patch]
         noise = split.x[rows, 1 - split.signal_patch]
-        assert np.array_equal(signal, split.y[:, None] * ds.feature[None, :])
+        assert np.array_equal(signal, split.y[:, None] * ds.signal[None, :])
         assert np.allclose(noise[:, 0], -cfg.alpha * split.y)  # ξ[1] = −α y
         assert np.all((noise[:, 1:] != 0).sum(axis=1) == cfg.s)  # s-sparse, off coordinate 1
     assert np.array_equal(ds.train.xi[:, 0], ds.train.x[np.arange(cfg.n),
@@ -51,7 +51,7 @@ def test_more_patches_hold_independent_noise(tiny):
     cfg = tiny(data={"patches": 3}).data
     ds = datamod.generate(cfg, 1)
     assert ds.train.x.shape == (cfg.n, 3, cfg.d) and ds.train.xi.shape == (cfg.n, 2, cfg.d)
-    signal_count = (ds.train.x == ds.train.y[:, None, None] * ds.feature).all(axis=2).sum(axis=1)
+    signal_count = (ds.train.x == ds.train.y[:, None, None] * ds.signal).all(axis=2).sum(axis=1)
     assert np.all(signal_count == 1)
     assert not np.array_equal(ds.train.xi[:, 0], ds.train.xi[:, 1])
 

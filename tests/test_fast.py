@@ -1,15 +1,22 @@
-"""The structured fast path (adamgen.fast) against the dense torch reference, step for step."""
+"""The fast engine (adamgen.engines.fast) against the reference engine, step for step."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from adamgen import data as datamod
-from adamgen.config import DataConfig, ModelConfig
-from adamgen.engines import FastEngine, ReferenceEngine, to_fast_layout, to_reference_layout
+from adamgen.data.patch import PatchConfig
+from adamgen.engines import kernels
+from adamgen.engines.fast import FastEngine, to_fast_layout, to_reference_layout
+from adamgen.engines.reference import ReferenceEngine
+from adamgen.engines.structure import to_csr, to_dense
+from adamgen.models import CNNConfig as ModelConfig
 from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
-from adamgen.structure import is_structured, to_csr, to_dense
 from adamgen.trainer import train
+
+FUSED = sorted(name for name, spec in OPTIMIZERS.items() if spec.fused is not None)
 
 N_TRAIN = 20
 
@@ -39,8 +46,17 @@ SETTINGS["rmsprop"] = [{"lr": 3e-3, "weight_decay": 0.0, "alpha": 0.99, "eps": 1
                        {"lr": 5e-3, "weight_decay": 0.1, "alpha": 0.5, "eps": 1e-3}]
 
 
+def test_every_optimizer_with_a_kernel_has_parity_settings_here():
+    assert sorted(SETTINGS) == FUSED
+
+
+def _spec(name, model, batch):
+    """What an engine reads of the run it trains: the program's shared settings."""
+    return SimpleNamespace(model=model, batch_size=batch, optimizer={"name": name})
+
+
 def _datasets(patches=2):
-    cfg = DataConfig(d=60, n=N_TRAIN, s=8, sigma_p=0.35, n_test=50, patches=patches)
+    cfg = PatchConfig(d=60, n=N_TRAIN, s=8, sigma_p=0.35, n_test=50, patches=patches)
     return [datamod.generate(cfg, seed) for seed in (0, 1)]
 
 
@@ -54,7 +70,7 @@ def _engines(name, model, dtype=torch.float64, batch=5, bias_correction=True, pa
     if "bias_correction" in OPTIMIZERS[name].defaults:
         full = [{**s, "bias_correction": bias_correction} for s in full]
     hyper = per_run_hyperparameters(name, full, W0)
-    args = (datasets, index, W0, name, hyper, model, batch)
+    args = (_spec(name, model, batch), datasets, index, W0, hyper)
     return ReferenceEngine(*args), FastEngine(*args)
 
 
@@ -72,7 +88,7 @@ def _assert_close(fast, ref, rtol):
     assert err <= rtol, f"relative difference {err:.3g}"
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
+@pytest.mark.parametrize("name", FUSED)
 def test_every_optimizer_matches_the_reference_for_30_epochs(name):
     """30 epochs of B = 5 (120 steps), three runs on two data sets, float64."""
     model = ModelConfig(q=3, m=4)
@@ -133,7 +149,7 @@ def test_a_run_does_not_depend_on_its_group_or_the_thread_count():
                               dtype=torch.float64).numpy()), 4))
         full = {**OPTIMIZERS["adam"].defaults, **SETTINGS["adam"][2]}
         hyper = per_run_hyperparameters("adam", [full], W0[2:])
-        alone = FastEngine(datasets, np.array([0]), W0[2:], "adam", hyper, model, 5)
+        alone = FastEngine(_spec("adam", model, 5), datasets, np.array([0]), W0[2:], hyper)
         alone.advance(0, perms[:, 2:], 10)
     finally:
         numba.set_num_threads(threads)
@@ -153,13 +169,16 @@ def test_the_trainer_gives_the_same_trajectories_on_both_engines(tiny):
                                        err_msg=k)
 
 
-def test_csr_round_trip_and_structure_test():
+def test_csr_round_trip_and_which_data_count_as_sparse():
+    from adamgen.data import DATA_MODELS
+
     ds = _datasets()[0]
     csr = to_csr(ds.test.x)
     assert np.array_equal(to_dense(csr), ds.test.x)
     assert np.diff(csr.ptr).max() == 8 + 1  # s Gaussian coordinates plus the feature noise
-    assert is_structured(ds.train.x)
-    assert not is_structured(np.random.default_rng(0).normal(size=(5, 2, 30)))
+    assert DATA_MODELS["patch"].sparse(ds.config)
+    assert csr.density < 0.25
+    assert not DATA_MODELS["patch"].sparse(PatchConfig(d=60, s=40))
 
 
 def test_layouts_round_trip():
@@ -178,14 +197,14 @@ def test_probes_of_runs_in_lockstep_equal_each_run_alone():
                            dtype=torch.float64)
     settings = [{**OPTIMIZERS["adam"].defaults, "lr": 1e-3 * (1 + r)} for r in range(R)]
     index = np.arange(R) % 2
-    together = FastEngine(datasets, index, W0, "adam",
-                          per_run_hyperparameters("adam", settings, W0), model, 5)
+    together = FastEngine(_spec("adam", model, 5), datasets, index, W0,
+                          per_run_hyperparameters("adam", settings, W0))
     perms = _perms(3, runs=R)
     together.advance(0, perms, 3)
     stats = [together.train_stats(), together.test_stats()]
     for r in range(R):
-        alone = FastEngine(datasets, index[r:r + 1], W0[r:r + 1], "adam",
-                           per_run_hyperparameters("adam", settings[r:r + 1], W0), model, 5)
+        alone = FastEngine(_spec("adam", model, 5), datasets, index[r:r + 1], W0[r:r + 1],
+                           per_run_hyperparameters("adam", settings[r:r + 1], W0))
         alone.advance(0, perms[:, r:r + 1], 3)
         assert torch.equal(alone.weights()[0], together.weights()[r])
         for whole, single in zip(stats, [alone.train_stats(), alone.test_stats()], strict=True):
@@ -195,8 +214,6 @@ def test_probes_of_runs_in_lockstep_equal_each_run_alone():
 
 def test_kernels_do_not_read_their_scratch_space_before_writing_it():
     """Scratch arrays start with whatever memory holds; filled with NaN, nothing may change."""
-    from adamgen import fast
-
     model = ModelConfig(q=3, m=4)
     ref, engine = _engines("adam", model)
     P, m, K, huber = engine._model_args()
@@ -206,7 +223,7 @@ def test_kernels_do_not_read_their_scratch_space_before_writing_it():
         fill = np.nan if dirty else 0.0
         z, slope, F = np.full((P, 8), fill), np.full((P, 8), fill), np.full(2, fill)
         G = np.zeros_like(engine.W[0])
-        loss = fast._batch_grad(engine.W[0], G, ptr[0], idx, val, engine.labels[0], rows,
+        loss = kernels._batch_grad(engine.W[0], G, ptr[0], idx, val, engine.labels[0], rows,
                                 N_TRAIN, P, m, K, huber, z, slope, F)
         assert np.isfinite(loss) and np.isfinite(G).all()
         if not dirty:
@@ -219,18 +236,16 @@ def test_kernels_do_not_read_their_scratch_space_before_writing_it():
 def test_large_batches_split_in_halves_match_the_reference(name, batch):
     """B ≥ SPLIT_MIN_BATCH: two half-batch gradients per step, computed in parallel for fewer
     runs than threads (train_chunk_split) and in turn otherwise (train_chunk), bit for bit."""
-    from adamgen import fast
-
-    cfg = DataConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
+    cfg = PatchConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
     datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
     index = np.array([0, 1, 0])
     W0 = 0.3 * torch.randn(3, 2, 4, 60, generator=torch.Generator().manual_seed(0),
                            dtype=torch.float64)
     full = [{**OPTIMIZERS[name].defaults, **s} for s in SETTINGS[name]]
     hyper = per_run_hyperparameters(name, full, W0)
-    args = (datasets, index, W0, name, hyper, ModelConfig(q=3, m=4), batch)
+    args = (_spec(name, ModelConfig(q=3, m=4), batch), datasets, index, W0, hyper)
     ref, engine = ReferenceEngine(*args), FastEngine(*args)
-    assert batch >= fast.SPLIT_MIN_BATCH
+    assert batch >= kernels.SPLIT_MIN_BATCH
     rng = np.random.default_rng(0)
     perms = None if batch == 128 else np.stack(
         [np.stack([rng.permutation(128) for _ in range(3)]) for _ in range(40)])
@@ -244,9 +259,8 @@ def test_large_batches_split_in_halves_match_the_reference(name, batch):
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        alone = FastEngine(datasets, index[1:2], W0[1:2], name,
-                           per_run_hyperparameters(name, full[1:2], W0), ModelConfig(q=3, m=4),
-                           batch)
+        alone = FastEngine(_spec(name, ModelConfig(q=3, m=4), batch), datasets, index[1:2],
+                           W0[1:2], per_run_hyperparameters(name, full[1:2], W0))
         alone.advance(0, None if perms is None else perms[:, 1:2], 40)
     finally:
         numba.set_num_threads(threads)
@@ -255,20 +269,18 @@ def test_large_batches_split_in_halves_match_the_reference(name, batch):
 
 @pytest.mark.parametrize("full_batch", [True, False])
 def test_the_split_kernel_gives_the_per_run_kernels_numbers_bit_for_bit(full_batch):
-    from adamgen import fast
-
-    cfg = DataConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
+    cfg = PatchConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
     datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
     W0 = 0.3 * torch.randn(2, 2, 4, 60, generator=torch.Generator().manual_seed(0))
     full = [{**OPTIMIZERS["adam"].defaults, **s} for s in SETTINGS["adam"][:2]]
     batch = 128 if full_batch else 64
-    engine = FastEngine(datasets, np.array([0, 1]), W0, "adam",
-                        per_run_hyperparameters("adam", full, W0), ModelConfig(q=3, m=4), batch)
+    engine = FastEngine(_spec("adam", ModelConfig(q=3, m=4), batch), datasets, np.array([0, 1]),
+                        W0, per_run_hyperparameters("adam", full, W0))
     rng = np.random.default_rng(0)
     perms = (np.zeros((15, 1, 1), np.int64) if full_batch else
              np.stack([np.stack([rng.permutation(128) for _ in range(2)]) for _ in range(15)]))
     results = []
-    for kernel in (fast.train_chunk, fast.train_chunk_split):
+    for kernel in (kernels.train_chunk, kernels.train_chunk_split):
         W, G, S = engine.W.copy(), engine.G.copy(), engine.S.copy()
         alive, diverged = engine.alive.copy(), engine.diverged_at.copy()
         kernel(W, G, S, engine.H, engine.family, engine.flags, 0, *engine.train, engine.labels,

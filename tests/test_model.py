@@ -3,15 +3,9 @@ import pytest
 import torch
 
 from adamgen import data as datamod
-from adamgen.config import ModelConfig
-from adamgen.model import (
-    activation,
-    evaluate,
-    example_errors,
-    example_losses,
-    logits,
-    loss_and_grad,
-)
+from adamgen.models import CNNConfig as ModelConfig
+from adamgen.models.losses import example_errors, example_losses
+from adamgen.models.two_layer_cnn import activation, evaluate, logits, loss_and_grad
 
 
 def _batch(tiny, R=3, patches=2, seed=0):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from adamgen import data as datamod
-from adamgen.config import ModelConfig
-from adamgen.model import loss_and_grad
+from adamgen.models import CNNConfig as ModelConfig
+from adamgen.models.two_layer_cnn import loss_and_grad
 from adamgen.optim import OPTIMIZERS, build_optimizer, per_run_hyperparameters
 
 STEPS = 150
@@ -21,9 +21,9 @@ MODEL = ModelConfig(q=3, m=4)
 
 @pytest.fixture(scope="module")
 def problem():
-    from adamgen.config import DataConfig
+    from adamgen.data.patch import PatchConfig
 
-    cfg = DataConfig(d=60, n=20, s=8, sigma_p=0.35, n_test=10)
+    cfg = PatchConfig(d=60, n=20, s=8, sigma_p=0.35, n_test=10)
     sets = [datamod.generate(cfg, seed) for seed in range(3)]
     x = torch.tensor(np.stack([s.train.x for s in sets]))
     y = torch.tensor(np.stack([s.train.y for s in sets]))

@@ -26,7 +26,8 @@ def test_run_file_speaks_the_papers_language(tiny, tmp_path):
     assert ds["epoch"].values.tolist() == result.epochs.tolist()
     assert ds["weights_final"].dims == ("j", "r", "k")
     assert ds.attrs["status"] == "completed" and ds.attrs["diverged_epoch"] == -1
-    assert ds.attrs["optimizer_lr"] == 1e-3 and ds.attrs["train_batch_size"] == 20
+    assert ds["lr"].item() == 1e-3 and ds["batch_size"].item() == 20
+    assert ds["lr"].attrs["long_name"] == "learning rate η" and ds.attrs["Conventions"]
     for key in ("adamgen_version", "git_commit", "torch_version", "device", "dtype",
                 "wall_time_s", "steps_per_second"):
         assert key in ds.attrs

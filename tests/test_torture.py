@@ -23,7 +23,7 @@ import yaml
 from adamgen import aggregate, claims, experiments, jobs, runfile, tables
 from adamgen.cli import main
 from adamgen.config import parse_run_config
-from adamgen.model import example_errors
+from adamgen.models.losses import example_errors
 from adamgen.trainer import train
 
 ROOT = conftest.ROOT
@@ -108,7 +108,7 @@ def _numbers(path) -> xr.Dataset:
     """A run file's numbers and settings, without the timing of the process that wrote it."""
     with xr.open_dataset(path, engine="netcdf4") as ds:
         ds = ds.load()
-    volatile = ("created", "wall_time_s", "train_time_s", "steps_per_second", "host")
+    volatile = ("history", "wall_time_s", "train_time_s", "steps_per_second", "host")
     ds.attrs = {k: v for k, v in ds.attrs.items() if k not in volatile}
     return ds
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from adamgen import data as datamod
-from adamgen.model import loss_and_grad
+from adamgen.models.two_layer_cnn import loss_and_grad
 from adamgen.seeding import generator
 from adamgen.trainer import train
 

@@ -15,8 +15,6 @@ from adamgen import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = conftest.TINY_WORKFLOW
-PLOT_RULES = {"dynamics": "plot_dynamics", "errors": "plot_errors", "heatmap": "plot_heatmap",
-              "test": "plot_sweep"}
 
 
 snakemake = conftest.snakemake
@@ -54,8 +52,9 @@ def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
     base = f"results/{name}"
     jobs = {("aggregate", f"{base}/summary.nc"), ("make_tables", f"{base}/tables/final.csv"),
             ("claims", "results/claims.md"), ("all", "")}
-    for figure in figures.names(experiment.axes):
-        jobs.add((PLOT_RULES[figure.split("-")[0].split("_")[0]], f"{base}/figures/{figure}.png"))
+    for kind in figures.FIGURES.values():
+        for figure in kind.stems(experiment):
+            jobs.add((f"plot_{kind.name}", f"{base}/figures/{figure}.png"))
     return jobs
 
 
@@ -83,7 +82,7 @@ def test_the_workflow_produces_summary_tables_and_figures(finished):
     table = (results / "tables" / "final.md").read_text()
     assert table.count("\n| adam |") == 4 and "| gd | 20 | 0.0001 | 2/2 |" in table
     assert (results / "tables" / "final.tex").read_text().startswith(r"\begin{tabular}")
-    for figure in figures.names(ex.plan(TINY)["tiny"].axes):
+    for figure in figures.names(ex.plan(TINY)["tiny"]):
         for suffix in ("png", "pdf"):
             assert (results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000
     logs = list((finished / "results" / "logs" / "runs").rglob("*.log"))
@@ -151,7 +150,7 @@ def test_the_report_bundles_every_figure_and_table(finished):
     proc = snakemake(finished, TINY, "--report", "report.html")
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = (finished / "report.html").read_text()
-    for figure in figures.names(ex.plan(TINY)["tiny"].axes):
+    for figure in figures.names(ex.plan(TINY)["tiny"]):
         assert f"{figure}.png" in html
     assert "final.csv" in html and "Zou et al. Fig. 2" in html
     assert "claims.html" in html and "0 \\u00b7 claims" in html  # the first category
@@ -167,15 +166,18 @@ def _broken(change) -> dict:
     "change, fragment",
     [
         (lambda e: e["optimizers"].update(adamm=e["optimizers"].pop("adam")),
-         "config key 'experiments.tiny.optimizers': 'adamm' is not one of"),
+         "config key 'experiments.tiny.optimizers.adamm': is not an optimizer (did you mean "
+         "'adam'?"),
         (lambda e: e["grid"].update(batch_size=[20, 3]),
          "config key 'train.batch_size' = 3: must divide data.n = 20 [experiment 'tiny'"),
         (lambda e: e["base"]["model"].update(widht=4),
-         "config key 'model.widht': unknown key (known: q, m, c, sigma_0"),
+         "config key 'model.widht': unknown key for model name 'two_layer_cnn' (known: name, "
+         "q, m, c, sigma_0"),
         (lambda e: e["optimizers"]["adam"]["optimizer"].update(lr="1e-3"),
          "config key 'optimizer.lr' = '1e-3': must be a number (YAML reads 1e-3 as text"),
         (lambda e: e["grid"].update(batchsize=[20]),
-         "config key 'experiments.tiny.grid': 'batchsize' does not match"),
+         "config key 'experiments.tiny.grid.batchsize': is not a grid axis (did you mean "
+         "'batch_size'?"),
         (lambda e: e["optimizers"]["gd"]["optimizer"].update(lr=-0.5),
          "config key 'optimizer.lr' = -0.5: must be > 0"),
     ],

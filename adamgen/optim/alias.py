@@ -1,33 +1,27 @@
-"""The named optimizers of SPEC §3, each a short composition of transforms.
+"""The named optimizers [docs/science.md §3], each a short composition of transforms.
 
 `OPTIMIZERS` is the single table of what exists: each entry declares its hyperparameters with
-their defaults, whether its weight decay is coupled (L2 in the objective) or decoupled, and how
-it is built. Config validation, the command line and the docs all read this table.
+their defaults, whether its weight decay is coupled (L2 in the objective) or decoupled, how it
+is built, and (optionally) the fast engine's fused kernel for it. Config validation, the
+command line, the workflow schema and the docs all read this table. Reading it imports no
+torch: `build` receives the transforms module (`adamgen.optim.transforms`) when a run trains.
 """
+
+from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
+from ..settings import positive, unit_interval
 
-from .transforms import (
-    Transform,
-    add_decayed_weights,
-    chain,
-    scale_by_adam,
-    scale_by_lr,
-    scale_by_rms,
-    scale_by_rss,
-    scale_by_sign,
-    trace,
-)
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from .transforms import Transform
 
 REQUIRED = object()  # marks a hyperparameter without a default
-
-
-def _in_unit_interval(x: float) -> str | None:
-    return None if 0.0 <= x < 1.0 else "must be in [0, 1)"
 
 
 def _non_negative(x: float) -> str | None:
@@ -45,46 +39,54 @@ class Hyper:
 
 
 HYPERS: dict[str, Hyper] = {
-    "lr": Hyper("float", "learning rate η", lambda x: None if x > 0 else "must be > 0"),
+    "lr": Hyper("float", "learning rate η", positive),
     "weight_decay": Hyper("float", "weight decay λ (coupled or decoupled, by optimizer)",
                           _non_negative),
     "betas": Hyper("pair", "(β1, β2) of the moment estimates",
-                   lambda b: next(filter(None, map(_in_unit_interval, b)), None)),
+                   lambda b: next(filter(None, map(unit_interval, b)), None)),
     "eps": Hyper("float", "ε added to the preconditioner's denominator", _non_negative),
     "bias_correction": Hyper("bool", "divide the moments by 1 − β^t (PyTorch) or not (Zou)",
                              structural=True),
-    "momentum": Hyper("float", "heavy-ball momentum μ (b ← μ b + g)", _in_unit_interval),
+    "momentum": Hyper("float", "heavy-ball momentum μ (b ← μ b + g)", unit_interval),
     "p": Hyper("float", "Padam's partial adaptivity: u = m / (v̂^p + ε)",
                lambda x: None if 0.0 <= x <= 0.5 else "must be in [0, 1/2]"),
-    "alpha": Hyper("float", "RMSprop's smoothing constant a", _in_unit_interval),
+    "alpha": Hyper("float", "RMSprop's smoothing constant a", unit_interval),
 }
+
+Build = Callable[[dict[str, Any], ModuleType], "Transform"]
 
 
 @dataclass(frozen=True)
 class NamedOptimizer:
+    """One row: `fused` is the fast engine's update family and variant (adamgen.engines.
+    kernels), or None where no fused kernel exists (the reference engine then runs it)."""
+
     doc: str
     defaults: dict[str, Any]  # exactly the optimizer's hyperparameters
-    build: Callable[[dict[str, Any]], Transform]
+    build: Build
     coupled: bool  # weight decay enters the gradient (L2 in the objective)
-    fused: tuple[str, frozenset[str]]  # the fast path's update family and variant (adamgen.fast)
+    fused: tuple[str, frozenset[str]] | None
     full_batch: bool = False  # gd: B must equal n
+    reference: str = ""
 
 
-def _coupled(inner: Callable[[dict], list[Transform]]) -> Callable[[dict], Transform]:
+def _coupled(inner: Callable[[dict, ModuleType], list]) -> Build:
     """g ← g + λW, then the preconditioner, then the step."""
-    return lambda h: chain(add_decayed_weights(h["weight_decay"]), *inner(h), scale_by_lr(h["lr"]))
+    return lambda h, T: T.chain(T.add_decayed_weights(h["weight_decay"]), *inner(h, T),
+                                T.scale_by_lr(h["lr"]))
 
 
-def _decoupled(inner: Callable[[dict], list[Transform]]) -> Callable[[dict], Transform]:
+def _decoupled(inner: Callable[[dict, ModuleType], list]) -> Build:
     """The preconditioner on the data gradient, then W ← (1 − ηλ) W − η u."""
-    return lambda h: chain(*inner(h), add_decayed_weights(h["weight_decay"]), scale_by_lr(h["lr"]))
+    return lambda h, T: T.chain(*inner(h, T), T.add_decayed_weights(h["weight_decay"]),
+                                T.scale_by_lr(h["lr"]))
 
 
-def _adam(amsgrad: bool = False, padam: bool = False) -> Callable[[dict], list[Transform]]:
-    def inner(h: dict) -> list[Transform]:
+def _adam(amsgrad: bool = False, padam: bool = False) -> Callable[[dict, ModuleType], list]:
+    def inner(h: dict, T: ModuleType) -> list:
         b1, b2 = h["betas"]
-        return [scale_by_adam(b1, b2, h["eps"], power=h["p"] if padam else None,
-                              amsgrad=amsgrad, bias_correction=h["bias_correction"])]
+        return [T.scale_by_adam(b1, b2, h["eps"], power=h["p"] if padam else None,
+                                amsgrad=amsgrad, bias_correction=h["bias_correction"])]
 
     return inner
 
@@ -93,36 +95,50 @@ _ADAM_DEFAULTS = {"lr": REQUIRED, "weight_decay": 0.0, "betas": (0.9, 0.999), "e
                   "bias_correction": True}
 _PLAIN = {"lr": REQUIRED, "weight_decay": 0.0}
 
-def _named(doc, defaults, build, coupled, family, *variant, full_batch=False):
-    return NamedOptimizer(doc, defaults, build, coupled, (family, frozenset(variant)), full_batch)
+
+def _named(doc, defaults, build, coupled, family=None, *variant, full_batch=False,
+           reference=""):
+    fused = None if family is None else (family, frozenset(variant))
+    return NamedOptimizer(doc, defaults, build, coupled, fused, full_batch, reference)
 
 
 OPTIMIZERS: dict[str, NamedOptimizer] = {
     "gd": _named("full-batch gradient descent: W ← W − η g", _PLAIN,
-                 _coupled(lambda h: []), True, "sgd", full_batch=True),
+                 _coupled(lambda h, T: []), True, "sgd", full_batch=True),
     "sgd": _named("mini-batch SGD: W ← W − η g", _PLAIN,
-                  _coupled(lambda h: []), True, "sgd"),
+                  _coupled(lambda h, T: []), True, "sgd"),
     "sgd_momentum": _named("SGD with momentum: b ← μ b + g; W ← W − η b",
                            {**_PLAIN, "momentum": 0.9},
-                           _coupled(lambda h: [trace(h["momentum"])]), True, "sgd", "momentum"),
+                           _coupled(lambda h, T: [T.trace(h["momentum"])]), True, "sgd",
+                           "momentum"),
     "adam": _named("Adam with coupled L2 weight decay", _ADAM_DEFAULTS,
-                   _coupled(_adam()), True, "adam"),
+                   _coupled(_adam()), True, "adam", reference="Kingma & Ba (2015)"),
     "adamw": _named("Adam with decoupled weight decay", _ADAM_DEFAULTS,
-                    _decoupled(_adam()), False, "adam"),
+                    _decoupled(_adam()), False, "adam", reference="Loshchilov & Hutter (2019)"),
     "amsgrad": _named("Adam with v̂ ← max(v̂, v)", _ADAM_DEFAULTS,
-                      _coupled(_adam(amsgrad=True)), True, "adam", "amsgrad"),
+                      _coupled(_adam(amsgrad=True)), True, "adam", "amsgrad",
+                      reference="Reddi, Kale & Kumar (2018)"),
     "padam": _named("partially adaptive AMSGrad: W ← W − η m / (v̂^p + ε)",
                     {**_ADAM_DEFAULTS, "p": 0.125},
-                    _coupled(_adam(amsgrad=True, padam=True)), True, "adam", "amsgrad", "power"),
+                    _coupled(_adam(amsgrad=True, padam=True)), True, "adam", "amsgrad", "power",
+                    reference="Chen, Zhou, Tang, Yang, Cao & Gu (IJCAI 2020); the talk slides"),
     "signsgd": _named("sign descent: W ← W − η sign(g)", _PLAIN,
-                      _coupled(lambda h: [scale_by_sign()]), True, "sign"),
+                      _coupled(lambda h, T: [T.scale_by_sign()]), True, "sign"),
     "signsgdw": _named("sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)", _PLAIN,
-                       _decoupled(lambda h: [scale_by_sign()]), False, "sign"),
+                       _decoupled(lambda h, T: [T.scale_by_sign()]), False, "sign"),
     "adagrad": _named("Adagrad: G ← G + g²; W ← W − η g / (√G + ε)", {**_PLAIN, "eps": 1e-10},
-                      _coupled(lambda h: [scale_by_rss(h["eps"])]), True, "adagrad"),
+                      _coupled(lambda h, T: [T.scale_by_rss(h["eps"])]), True, "adagrad"),
     "rmsprop": _named("RMSprop: v ← a v + (1 − a) g²; W ← W − η g / (√v + ε)",
                       {**_PLAIN, "alpha": 0.99, "eps": 1e-8},
-                      _coupled(lambda h: [scale_by_rms(h["alpha"], h["eps"])]), True, "rmsprop"),
+                      _coupled(lambda h, T: [T.scale_by_rms(h["alpha"], h["eps"])]), True,
+                      "rmsprop"),
+    # no fused kernel: `engine: auto` trains it on the reference engine
+    "lion": _named("Lion: u = sign(β1 m + (1 − β1) g); m ← β2 m + (1 − β2) g; "
+                   "W ← (1 − ηλ) W − η u", {"lr": REQUIRED, "weight_decay": 0.0,
+                                            "betas": (0.9, 0.99)},
+                   _decoupled(lambda h, T: [T.scale_by_lion(*h["betas"])]), False,
+                   reference="Chen et al., Symbolic Discovery of Optimization Algorithms "
+                             "(NeurIPS 2023)"),
 }
 
 
@@ -131,11 +147,13 @@ def build_optimizer(name: str, hyper: dict[str, Any]) -> Transform:
 
     `betas` is a pair of [R] tensors.
     """
+    from . import transforms
+
     spec = OPTIMIZERS[name]
     missing = set(spec.defaults) - set(hyper)
     if missing:
         raise KeyError(f"{name} needs hyperparameters {sorted(missing)}")
-    return spec.build({k: hyper[k] for k in spec.defaults})
+    return spec.build({k: hyper[k] for k in spec.defaults}, transforms)
 
 
 def per_run_hyperparameters(name: str, settings: list[dict[str, Any]], like: Tensor) -> dict:

@@ -10,7 +10,8 @@ Every tensor carries a leading *run* axis: `params` has shape [R, ...] and every
 hyperparameter is a tensor of shape [R], one value per run, so a single call advances R
 independent runs in lockstep. Nothing here mixes runs.
 
-This module is the readable reference of SPEC §3; a fused fast path must match it (parity tests).
+This module is the readable reference of docs/science.md §3; a fused fast path must match it
+(parity tests).
 """
 
 from collections.abc import Callable
@@ -161,5 +162,29 @@ def scale_by_rms(alpha: Tensor, eps: Tensor) -> Transform:
         a = per_run(alpha, g)
         acc = a * state.acc + (1 - a) * g * g
         return g / (acc.sqrt() + per_run(eps, g)), AccumulatorState(acc)
+
+    return Transform(init, update)
+
+
+class LionState(NamedTuple):
+    mu: Tensor
+
+
+def scale_by_lion(b1: Tensor, b2: Tensor) -> Transform:
+    """Lion's direction [Chen et al. 2023, Algorithm 2]:
+
+        u = sign(β1 m + (1 − β1) g)        (an interpolation of the momentum and g)
+        m ← β2 m + (1 − β2) g               (the momentum, with its own β2)
+
+    Followed by decoupled weight decay and the step: W ← W − η (u + λ W).
+    """
+
+    def init(params: Tensor) -> LionState:
+        return LionState(torch.zeros_like(params))
+
+    def update(g: Tensor, state: LionState, params: Tensor) -> tuple[Tensor, LionState]:
+        beta1, beta2 = per_run(b1, g), per_run(b2, g)
+        u = torch.sign(beta1 * state.mu + (1 - beta1) * g)
+        return u, LionState(beta2 * state.mu + (1 - beta2) * g)
 
     return Transform(init, update)

@@ -10,6 +10,7 @@ rule aggregate:
         f"{ex.RESULTS}/logs/{{experiment}}/aggregate.log",
     benchmark:
         f"{ex.RESULTS}/benchmarks/{{experiment}}/aggregate.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     params:

@@ -27,6 +27,7 @@ rule convex_summary:
         f"{ex.RESULTS}/logs/{{convex}}/summary.log",
     benchmark:
         f"{ex.RESULTS}/benchmarks/{{convex}}/summary.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     params:
@@ -51,6 +52,7 @@ rule plot_convex:
         f"{ex.RESULTS}/logs/{{convex}}/convex-figure.log",
     benchmark:
         f"{ex.RESULTS}/benchmarks/{{convex}}/convex-figure.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     script:
@@ -74,6 +76,7 @@ rule claims:
         f"{ex.RESULTS}/logs/claims.log",
     benchmark:
         f"{ex.RESULTS}/benchmarks/claims.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     params:

@@ -54,7 +54,6 @@ wildcard_constraints:
     run=r"[a-z_]+/[^/]+",
     spec=r"[^/]+",
     seed=r"\d+",
-    optimizer=r"[a-z_]+",
 
 
 def _run(wildcards):
@@ -91,9 +90,19 @@ def experiment_outputs(name):
     base = f"{ex.RESULTS}/{name}"
     out = [f"{base}/summary.nc"]
     out += [f"{base}/tables/final.{suffix}" for suffix in ("csv", "md", "tex")]
-    for figure in figures.names(EXPERIMENTS[name].axes):
+    for figure in figures.names(EXPERIMENTS[name]):
         out += [f"{base}/figures/{figure}.png", f"{base}/figures/{figure}.pdf"]
     return out
+
+
+def figure_wildcards(kind):
+    """Each wildcard of a figure kind limited to the values its experiments use."""
+    values = {}
+    for experiment in EXPERIMENTS.values():
+        for instance in kind.instances(experiment):
+            for key, value in instance.items():
+                values.setdefault(key, set()).add(value)
+    return {k: "|".join(sorted(v)) or "(?!)" for k, v in values.items()}
 
 
 def convex_outputs(name):

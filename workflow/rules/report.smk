@@ -17,93 +17,37 @@ rule make_tables:
         f"{ex.RESULTS}/logs/{{experiment}}/tables.log",
     benchmark:
         f"{ex.RESULTS}/benchmarks/{{experiment}}/tables.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     script:
         "../../scripts/tables.py"
 
 
-rule plot_dynamics:
-    input:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
-    output:
-        png=report(
-            f"{ex.RESULTS}/{{experiment}}/figures/dynamics-{{optimizer}}.png",
-            caption="../report/dynamics.rst",
-            category="{experiment}",
-            subcategory="feature learning and noise memorization",
-        ),
-        pdf=f"{ex.RESULTS}/{{experiment}}/figures/dynamics-{{optimizer}}.pdf",
-    log:
-        f"{ex.RESULTS}/logs/{{experiment}}/dynamics-{{optimizer}}.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/dynamics-{{optimizer}}.tsv"
-    conda:
-        "../../environment.yml"
-    script:
-        "../../scripts/plot.py"
+# One rule per kind of figure (adamgen.figures.FIGURES): plot_dynamics, plot_errors, ...
+for kind in figures.FIGURES.values():
 
-
-rule plot_errors:
-    input:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
-    output:
-        png=report(
-            f"{ex.RESULTS}/{{experiment}}/figures/errors-{{optimizer}}.png",
-            caption="../report/errors.rst",
-            category="{experiment}",
-            subcategory="errors",
-        ),
-        pdf=f"{ex.RESULTS}/{{experiment}}/figures/errors-{{optimizer}}.pdf",
-    log:
-        f"{ex.RESULTS}/logs/{{experiment}}/errors-{{optimizer}}.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/errors-{{optimizer}}.tsv"
-    conda:
-        "../../environment.yml"
-    script:
-        "../../scripts/plot.py"
-
-
-rule plot_sweep:
-    input:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
-    output:
-        png=report(
-            f"{ex.RESULTS}/{{experiment}}/figures/test_error_vs_{{axis}}.png",
-            caption="../report/sweep.rst",
-            category="{experiment}",
-            subcategory="sweeps",
-        ),
-        pdf=f"{ex.RESULTS}/{{experiment}}/figures/test_error_vs_{{axis}}.pdf",
-    log:
-        f"{ex.RESULTS}/logs/{{experiment}}/test_error_vs_{{axis}}.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/test_error_vs_{{axis}}.tsv"
-    wildcard_constraints:
-        axis="batch_size|weight_decay",
-    conda:
-        "../../environment.yml"
-    script:
-        "../../scripts/plot.py"
-
-
-rule plot_heatmap:
-    input:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
-    output:
-        png=report(
-            f"{ex.RESULTS}/{{experiment}}/figures/heatmap_test_error.png",
-            caption="../report/heatmap.rst",
-            category="{experiment}",
-            subcategory="sweeps",
-        ),
-        pdf=f"{ex.RESULTS}/{{experiment}}/figures/heatmap_test_error.pdf",
-    log:
-        f"{ex.RESULTS}/logs/{{experiment}}/heatmap_test_error.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/heatmap_test_error.tsv"
-    conda:
-        "../../environment.yml"
-    script:
-        "../../scripts/plot.py"
+    rule:
+        name:
+            f"plot_{kind.name}"
+        input:
+            f"{ex.RESULTS}/{{experiment}}/summary.nc",
+        output:
+            png=report(
+                f"{ex.RESULTS}/{{experiment}}/figures/{kind.stem}.png",
+                caption=f"../report/{kind.caption}.rst",
+                category="{experiment}",
+                subcategory=kind.subcategory,
+            ),
+            pdf=f"{ex.RESULTS}/{{experiment}}/figures/{kind.stem}.pdf",
+        log:
+            f"{ex.RESULTS}/logs/{{experiment}}/{kind.stem}.log",
+        benchmark:
+            f"{ex.RESULTS}/benchmarks/{{experiment}}/{kind.stem}.tsv"
+        wildcard_constraints:
+            **figure_wildcards(kind),
+        localrule: True
+        conda:
+            "../../environment.yml"
+        script:
+            "../../scripts/plot.py"

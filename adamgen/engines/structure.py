@@ -3,14 +3,12 @@
 In the feature–noise patch model the signal patch y·v is 1-sparse and a noise patch ξ is
 (s + 1)-sparse out of d, so ⟨w, x_p⟩ and its gradient only need the nonzero coordinates. This
 module stores each (example, patch) row's nonzeros in CSR form; it looks only at the numbers,
-so it serves any data. Data without that structure keeps the dense path.
+so it serves any data. Whether a data model is sparse enough is its registry row's `sparse`.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-
-DENSE_FRACTION = 0.25  # above this share of nonzeros per patch the dense path is faster
 
 
 @dataclass
@@ -49,7 +47,3 @@ def to_dense(csr: PatchCSR) -> np.ndarray:
     rows[row_of, csr.idx] = csr.val
     return rows.reshape(-1, csr.patches, csr.d)
 
-
-def is_structured(x: np.ndarray) -> bool:
-    """Whether the structured path pays off for these inputs."""
-    return float((x != 0).mean()) <= DENSE_FRACTION

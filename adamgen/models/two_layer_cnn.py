@@ -1,4 +1,4 @@
-"""The two-layer CNN of SPEC §2 [Zou eq. 3.1; Tang Def. 3.2], with a leading run axis.
+"""The two-layer CNN [Zou eq. 3.1; Tang Def. 3.2; docs/science.md §2], with a leading run axis.
 
     F_j(W, x) = c Σ_{r=1..m} Σ_{p=1..P} σ(⟨w_{j,r}, x_p⟩),   j ∈ {+1, −1},   σ(z) = max(0, z)^q
 
@@ -16,18 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import ModelConfig, RunConfig
-from .seeding import generator
-
-J_SIGN = (1, -1)  # class index → j
+from ..seeding import generator
+from .losses import class_index, example_losses, loss_and_error_sums
 
 
-def class_index(y: Tensor) -> Tensor:
-    """Label ±1 → class index (0 for +1, 1 for −1)."""
-    return (y < 0).long()
-
-
-def activation(z: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+def activation(z: Tensor, model) -> tuple[Tensor, Tensor]:
     """σ(z) and σ'(z).
 
     relu:  σ(z) = max(0, z)^q
@@ -47,7 +40,7 @@ def activation(z: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
     return value, slope
 
 
-def init_weights(run: RunConfig) -> Tensor:
+def init_weights(run) -> Tensor:
     """w_{j,r} ~ N(0, σ_0² I_d), from the seed's own stream: [2, m, d] in float64."""
     rng = generator(run.seed, "init")
     w = rng.normal(0.0, run.model.sigma_0, size=(2, run.model.m, run.data.d))
@@ -61,29 +54,13 @@ def preactivations(W: Tensor, x: Tensor) -> Tensor:
     return torch.einsum("rnpd,rjmd->rnjmp", x, W)
 
 
-def logits(W: Tensor, x: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+def logits(W: Tensor, x: Tensor, model) -> tuple[Tensor, Tensor]:
     """F [R, N, 2] and σ'(z) [R, N, 2, m, P]."""
     value, slope = activation(preactivations(W, x), model)
     return model.c * value.sum(dim=(3, 4)), slope
 
 
-def example_losses(F: Tensor, y: Tensor) -> Tensor:
-    """L_i = logsumexp_j F_j − F_{y_i}: [R, N]."""
-    idx = class_index(y).expand(F.shape[:2])
-    return torch.logsumexp(F, dim=-1) - F.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
-
-
-def example_errors(F: Tensor, y: Tensor) -> Tensor:
-    """1[F_y ≤ F_{−y}] (ties are errors): [R, N].
-
-    Written as 1 − 1[margin > 0] so that a margin that is not a number (inf − inf after an
-    overflow) counts as an error, never as a correct prediction.
-    """
-    margin = (F[..., 0] - F[..., 1]) * y.to(F.dtype)
-    return (~(margin > 0)).to(F.dtype)
-
-
-def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[Tensor, Tensor]:
+def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model) -> tuple[Tensor, Tensor]:
     """Mean data loss over the batch [R] and its gradient with respect to W [R, 2, m, d]."""
     F, slope = logits(W, x, model)
     onehot = torch.nn.functional.one_hot(class_index(y), 2).to(F.dtype)
@@ -97,23 +74,7 @@ def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig) -> tuple[
     return example_losses(F, y).mean(dim=1), grad * (-model.c / N)
 
 
-def fixed_sum(x: Tensor) -> np.ndarray:
-    """Σ over every axis but the first, in float64: [R] on the host.
-
-    NumPy's pairwise summation runs in one thread, in an order fixed by the shape alone, so
-    the result does not depend on how many threads torch or numba use (torch's own reductions
-    split the work between threads, which changes the last bits).
-    """
-    values = x.detach().to("cpu", torch.float64).numpy()
-    return values.reshape(values.shape[0], -1).sum(axis=1)
-
-
-def mean_loss_and_error(F: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Sums over examples of the loss and the error [R] (float64, fixed order)."""
-    return fixed_sum(example_losses(F, y)), fixed_sum(example_errors(F, y))
-
-
-def evaluate(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig,
+def evaluate(W: Tensor, x: Tensor, y: Tensor, model,
              chunk: int = 2048) -> tuple[Tensor, Tensor]:
     """Mean loss and error [R] over a (possibly large, shared or per-run) set, in chunks.
 
@@ -126,7 +87,7 @@ def evaluate(W: Tensor, x: Tensor, y: Tensor, model: ModelConfig,
     for start in range(0, N, chunk):
         xs, ys = x[..., start:start + chunk, :, :], y[..., start:start + chunk]
         F, _ = logits(W, xs, model)
-        loss, err = mean_loss_and_error(F, ys)
+        loss, err = loss_and_error_sums(F, ys)
         total_loss += loss
         total_err += err
     as_w = {"device": W.device, "dtype": W.dtype}

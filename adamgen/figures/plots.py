@@ -1,0 +1,407 @@
+"""Drawing the figures of `adamgen.figures` from an experiment's summary (matplotlib).
+
+Readable at a paper's width: at most two panels side by side (3.4 × 2.6 in each), axis labels
+with units, one legend below the panels so that no legend covers data, and j = −1 in its own
+colour. Lines are means over seeds; bands and error bars show the spread over seeds (min to
+max for trajectories, ± one standard deviation for final values). Diverged seeds are marked.
+Heatmaps are drawn in the data's own (log) coordinates, so that boundaries are lines in
+those coordinates, not diagonals across categorical cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+from .._io import atomic_path
+from ..aggregate import grid_dims
+from ..analysis import boundary_fit
+from ..probes import PROBE_SETS
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+PANEL = (3.4, 2.6)  # inches: two panels fill a 7-inch page width
+LABELS = {"batch_size": "B", "weight_decay": "λ", "lr": "η", "seed": "seed", "epochs": "T",
+          "beta1": "β1", "beta2": "β2", "eps": "ε", "p": "p", "momentum": "μ",
+          "model_sigma_0": "σ_0", "model_q": "q", "data_n": "n", "data_snr": "SNR",
+          "data_sigma_p": "σ_p", "data_alpha": "α", "data_mu_norm": "‖μ‖"}
+STYLES = [("C0", "-"), ("C2", "--"), ("C1", "-"), ("C3", ":")]  # j = −1 in its own colour
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported at the first figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    matplotlib.pyplot.rcParams.update({"font.size": 9, "axes.titlesize": 9,
+                                       "legend.fontsize": 8, "figure.dpi": 150})
+    return matplotlib.pyplot
+
+
+def _panels(n: int, width: float = PANEL[0], height: float = PANEL[1]):
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows + 0.6),
+                                   squeeze=False, constrained_layout=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for the figure, under the panels: labels gathered from every panel."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+                   ncol=min(2, len(seen)), frameon=False)
+
+
+def axis_label(dim: str) -> str:
+    symbol = LABELS.get(dim, dim)
+    return f"{symbol} ({dim})" if symbol != dim else dim
+
+
+def _label(point: dict) -> str:
+    return ", ".join(f"{LABELS.get(d, d)}={v:g}" if isinstance(v, float) else
+                     f"{LABELS.get(d, d)}={v}" for d, v in point.items())
+
+
+def _cells(summary: xr.Dataset, optimizer: str) -> list[tuple[dict, xr.Dataset]]:
+    """Grid points of one optimizer (all axes but optimizer and seed) that hold runs."""
+    dims = [d for d in grid_dims(summary) if d not in ("optimizer", "seed")]
+    sub = summary.sel(optimizer=optimizer)
+    out = []
+    for values in itertools.product(*(sub[d].values.tolist() for d in dims)):
+        point = dict(zip(dims, values, strict=True))
+        cell = sub.sel(point)
+        if (np.atleast_1d(cell["status"].values) != "").any():
+            out.append((point, cell))
+    return out
+
+
+def _over_seeds(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if "seed" in da.dims:
+        return (da.mean("seed", skipna=True).values, da.min("seed", skipna=True).values,
+                da.max("seed", skipna=True).values)
+    return da.values, da.values, da.values
+
+
+def _diverged(cell: xr.Dataset) -> tuple[list[int], int]:
+    """Divergence epochs of the cell's diverged seeds, and how many seeds ran."""
+    status = np.atleast_1d(cell["status"].values)
+    epochs = np.atleast_1d(cell["diverged_epoch"].values)
+    return [int(e) for e in epochs[status == "diverged"]], int((status != "").sum())
+
+
+def _mark_divergence(ax, cell: xr.Dataset, title: str) -> str:
+    """Red dotted lines where seeds diverged; returns the panel title, saying how many."""
+    epochs, ran = _diverged(cell)
+    for k, e in enumerate(epochs):
+        ax.axvline(e, color="red", ls=":", lw=1.5, label="a seed diverged" if k == 0 else None)
+    return f"{title} [{len(epochs)}/{ran} diverged]" if epochs else title
+
+
+def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple], ylabel: str,
+                  title: str) -> plt.Figure:
+    cells = _cells(summary, optimizer)
+    fig, axes = _panels(len(cells))
+    epoch = summary["epoch"].values
+    for ax, (point, cell) in zip(axes, cells, strict=False):
+        for k, (var, j, label) in enumerate(series):
+            if var not in cell:
+                continue
+            colour, style = STYLES[k % len(STYLES)]
+            da = cell[var] if j is None else cell[var].sel(j=j)
+            mean, lo, hi = _over_seeds(da)
+            ok = np.isfinite(mean)
+            ax.plot(epoch[ok], mean[ok], style, color=colour, label=label,
+                    lw=2.2 if style == "--" else 1.4)
+            ax.fill_between(epoch[ok], lo[ok], hi[ok], color=colour, alpha=0.15, lw=0)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(_mark_divergence(ax, cell, _label(point) or optimizer))
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes)
+    fig.suptitle(f"{summary.attrs['experiment']}, {optimizer}: {title}")
+    return fig
+
+
+def dynamics(summary: xr.Dataset, optimizer: str) -> plt.Figure:
+    """The trajectories of the probe sets the summary holds (their `dynamics` series)."""
+    sets = [s for s in PROBE_SETS.values()
+            if s.dynamics and all(x.variable in summary for x in s.dynamics)]
+    series = [(x.variable, x.j, x.label) for s in sets for x in s.dynamics]
+    ylabel = " / ".join(s.dynamics_ylabel for s in sets)
+    return _trajectories(summary, optimizer, series, ylabel,
+                         "; ".join(s.doc for s in sets) + " (mean and range over seeds)")
+
+
+def errors(summary: xr.Dataset, optimizer: str) -> plt.Figure:
+    fig = _trajectories(summary, optimizer, [("train_error", None, "training error"),
+                                             ("test_error", None, "test error")],
+                        "error (fraction of examples)", "errors (mean and range over seeds)")
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_xlabel():
+            ax.set_ylim(-0.03, 1.03)
+    return fig
+
+
+def _log_axis(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    return bool(finite.size and (finite > 0).all() and finite.max() / finite.min() >= 10)
+
+
+def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
+    """Final test error against one axis; one line per combination of the other axes."""
+    optimizers = summary["optimizer"].values.tolist()
+    others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
+    many = math.prod(summary.sizes[d] for d in others) > 6
+    fig, axes = _panels(len(optimizers), height=PANEL[1] + (0.6 if many else 0))
+    for ax, opt in zip(axes, optimizers, strict=False):
+        sub = summary.sel(optimizer=opt)
+        if many:
+            ax.set_prop_cycle(color=_pyplot().get_cmap("tab20").colors)
+        x = sub[axis].values.astype(float)
+        for values in itertools.product(*(sub[d].values.tolist() for d in others)):
+            point = dict(zip(others, values, strict=True))
+            da = sub["final_test_error"].sel(point)
+            ran = (sub["status"].sel(point) != "")
+            ok = ran.any("seed").values if "seed" in ran.dims else ran.values
+            if "seed" in da.dims:
+                mean, std = da.mean("seed", skipna=True), da.std("seed", ddof=1, skipna=True)
+            else:
+                mean, std = da, 0 * da
+            ok = ok & np.isfinite(mean.values)
+            if not ok.any():
+                continue
+            line = ax.errorbar(x[ok], mean.values[ok], yerr=np.nan_to_num(std.values[ok]),
+                               marker="o", ms=3, capsize=2, label=_label(point) or opt)
+            if "seed" in da.dims:
+                for s in da["seed"].values:
+                    ax.plot(x[ok], da.sel(seed=s).values[ok], ".", color=line[0].get_color(),
+                            alpha=0.35, ms=3)
+            status = sub["status"].sel(point)
+            broken = ((status == "diverged").any("seed") if "seed" in status.dims
+                      else status == "diverged").values
+            if broken.any():
+                ax.plot(x[broken], np.full(int(broken.sum()), 1.0), "x", color="red", ms=8,
+                        mew=2, label="a seed diverged")
+        if _log_axis(x):
+            ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(axis_label(axis))
+        ax.set_ylabel("final test error (fraction)")
+        ax.set_title(opt)
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes)
+    fig.suptitle(f"{summary.attrs['experiment']}: final test error against {axis} "
+                 "(mean ± std over seeds; dots: single seeds)")
+    return fig
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted centres: geometric midpoints on a log axis."""
+    v = np.log10(values) if log else values.astype(float)
+    if len(v) == 1:
+        mid = np.array([v[0] - 0.5, v[0] + 0.5])
+    else:
+        inner = (v[1:] + v[:-1]) / 2
+        mid = np.concatenate([[v[0] - (inner[0] - v[0])], inner, [v[-1] + (v[-1] - inner[-1])]])
+    return 10**mid if log else mid
+
+
+def _mesh(ax, grid: xr.DataArray, xdim: str, ydim: str, label: str):
+    """A heatmap of `grid` (dims ydim, xdim) on log axes, values written in the cells."""
+    x, y = grid[xdim].values.astype(float), grid[ydim].values.astype(float)
+    xlog, ylog = bool((x > 0).all()), bool((y > 0).all())
+    values = grid.transpose(ydim, xdim).values
+    mesh = ax.pcolormesh(_edges(x, xlog), _edges(y, ylog), np.ma.masked_invalid(values),
+                         vmin=0, vmax=1, cmap="viridis")
+    for (b, w), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(x[w], y[b], f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if v < 0.5 else "black")
+    for set_scale, set_ticks, set_lim, values_, log, edges in (
+            (ax.set_xscale, ax.set_xticks, ax.set_xlim, x, xlog, _edges(x, xlog)),
+            (ax.set_yscale, ax.set_yticks, ax.set_ylim, y, ylog, _edges(y, ylog))):
+        if log:
+            set_scale("log")
+        set_ticks(values_, [f"{v:g}" for v in values_])  # the grid's own values
+        set_lim(edges[0], edges[-1])
+    ax.minorticks_off()
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.set_xlabel(axis_label(xdim))
+    ax.set_ylabel(axis_label(ydim))
+    ax.figure.colorbar(mesh, ax=ax, label=label)
+    return x, y
+
+
+def _panel_points(summary: xr.Dataset, keep: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """(optimizer, values of the other axes) for each panel that holds runs."""
+    ran = (summary["status"] != "")
+    if "seed" in ran.dims:
+        ran = ran.any("seed")
+    rest = [d for d in ran.dims if d not in ("optimizer", *keep)]
+    out = []
+    for opt in summary["optimizer"].values.tolist():
+        for values in itertools.product(*(ran[d].values.tolist() for d in rest)):
+            point = dict(zip(rest, values, strict=True))
+            if ran.sel(optimizer=opt, **point).any():
+                out.append((opt, point))
+    return out
+
+
+def _seed_mean(summary: xr.Dataset, name: str) -> xr.DataArray:
+    da = summary[name]
+    return da.mean("seed", skipna=True) if "seed" in da.dims else da
+
+
+def _predicted_boundary(summary: xr.Dataset, optimizer: str, point: dict,
+                        batch_sizes: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """Tang et al.'s λ boundary (constant 1) at each batch size, or None if not defined.
+
+    Cor. 4.3: Adam stalls once λ ≫ σ_0^{q−2}. Cor. 4.6: AdamW keeps learning up to
+    λ ~ B²/n ∧ 1. The corollaries fix the scaling only; the constant is drawn as 1.
+    """
+    def setting(name):
+        if name in point:
+            return point[name]
+        return summary[name].item() if name in summary.coords and summary[name].ndim == 0 \
+            else None
+
+    q, n, sigma_0 = setting("model_q"), setting("data_n"), setting("model_sigma_0")
+    coupled_adam = ("adam", "amsgrad", "padam")
+    if optimizer in coupled_adam and q is not None and sigma_0 is not None:
+        return np.full(len(batch_sizes), float(sigma_0) ** (float(q) - 2)), "Cor. 4.3"
+    if optimizer in ("adamw", "signsgdw") and n is not None:
+        return np.minimum(batch_sizes.astype(float) ** 2 / float(n), 1.0), "Cor. 4.6"
+    return None
+
+
+def heatmap(summary: xr.Dataset) -> plt.Figure:
+    """Final test error over B × λ: one panel per optimizer and value of any further axis.
+
+    Tang's Cor. 4.3 / 4.6 boundary is a dashed white line in (λ, B) coordinates (scaling with
+    constant 1); where training fails (mean final train error ≥ 0.25) a red bar marks the
+    left edge of the first failing cell of each row.
+    """
+    error, train = _seed_mean(summary, "final_test_error"), _seed_mean(summary,
+                                                                       "final_train_error")
+    panels = _panel_points(summary, ("batch_size", "weight_decay"))
+    fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
+    for ax, (opt, point) in zip(axes, panels, strict=False):
+        sel = {"optimizer": opt, **point}
+        grid = error.sel(sel)
+        ran = (summary["status"].sel(sel) != "")
+        ran = ran.any("seed") if "seed" in ran.dims else ran
+        keep_b, keep_w = ran.any("weight_decay").values, ran.any("batch_size").values
+        grid = grid.isel(batch_size=keep_b, weight_decay=keep_w)
+        fit = train.sel(sel).isel(batch_size=keep_b, weight_decay=keep_w)
+        lams, bs = _mesh(ax, grid, "weight_decay", "batch_size", "final test error")
+        title = [opt] + [_label({d: v}) for d, v in point.items()]
+        predicted = _predicted_boundary(summary, opt, point, bs)
+        if predicted is not None:
+            xlim, ylim = ax.get_xlim(), ax.get_ylim()
+            fine = np.geomspace(*ylim, 200)
+            lam = _predicted_boundary(summary, opt, point, fine)[0]
+            inside = (lam >= xlim[0]) & (lam <= xlim[1])
+            if inside.any():
+                ax.plot(lam, fine, color="white", lw=2, ls="--")
+                title.append(f"dashed: {predicted[1]}")
+            else:
+                title.append(f"{predicted[1]} (λ ≥ {lam.min():.2g}) beyond the grid")
+            ax.set_xlim(xlim)
+            ax.set_ylim(ylim)
+        fails = fit.transpose("batch_size", "weight_decay").values >= 0.25
+        edges = _edges(lams, bool((lams > 0).all()))
+        yedges = _edges(bs, bool((bs > 0).all()))
+        for b in range(len(bs)):
+            hits = np.flatnonzero(fails[b])
+            if hits.size:
+                ax.plot([edges[hits[0]]] * 2, yedges[b:b + 2], color="red", lw=3)
+        ax.set_title(", ".join(title))
+    fig.suptitle(f"{summary.attrs['experiment']}: final test error over B × λ (mean over "
+                 "seeds; red: training fails from here on)")
+    return fig
+
+
+def phase(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
+    """Final test error over n × SNR, with the measured boundary and its fit.
+
+    Per n, the SNR where the mean test error crosses `threshold` (interpolated in log SNR,
+    white dots); the least-squares line through them in (log n, log SNR) (white, solid) and
+    the theory's slope −1/q through their centre (white, dashed): Cao et al.'s boundary is
+    n·SNR^q = C.
+    """
+    error = _seed_mean(summary, "final_test_error")
+    panels = _panel_points(summary, ("data_n", "data_snr"))
+    fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
+    for ax, (opt, point) in zip(axes, panels, strict=False):
+        grid = error.sel(optimizer=opt, **point)
+        n, _ = _mesh(ax, grid, "data_n", "data_snr", "final test error")
+        slope, intercept, star = boundary_fit(grid, threshold)
+        ok = np.isfinite(star)
+        ax.plot(n[ok], star[ok], "o", color="white", mec="black", ms=5,
+                label=f"test error = {threshold} (per n)")
+        title = [opt] + [_label({d: v}) for d, v in point.items()]
+        if np.isfinite(slope):
+            line = np.geomspace(n.min(), n.max(), 50)
+            ax.plot(line, 10 ** (intercept + slope * np.log10(line)), color="white", lw=1.5,
+                    label="fitted boundary")
+            q = point.get("model_q", summary["model_q"].item() if "model_q" in summary.coords
+                          and summary["model_q"].ndim == 0 else None)
+            if q is not None:
+                centre = np.log10(n[ok]).mean(), np.log10(star[ok]).mean()
+                ax.plot(line, 10 ** (centre[1] - (np.log10(line) - centre[0]) / float(q)),
+                        color="white", ls="--", lw=1.5, label="slope -1/q (n SNR^q = C)")
+            title.append(f"slope {slope:.2f}")
+        ax.set_title(", ".join(title))
+    _legend_below(fig, axes)
+    fig.suptitle(f"{summary.attrs['experiment']}: final test error over n × SNR (mean over "
+                 "seeds)")
+    return fig
+
+
+def convex(summary: xr.Dataset) -> plt.Figure:
+    """E3: Adam and GD on the linear logistic model converge to the same solution."""
+    fig, axes = _panels(3)
+    step = summary["step"].values[1:]
+    for ax, (name, label) in zip(axes, [
+            ("distance", "‖w_adam − w_gd‖ / ‖w*‖ (1)"),
+            ("distance_to_optimum", "‖w − w*‖ / ‖w*‖ (1)"),
+            ("test_error", "test error (fraction)")], strict=False):
+        da = summary[name].isel(step=slice(1, None))
+        groups = [(None, da)] if "optimizer" not in da.dims else [
+            (o, da.sel(optimizer=o)) for o in summary["optimizer"].values.tolist()]
+        for opt, values in groups:
+            lo, mid, hi = (values.min("seed"), values.mean("seed"), values.max("seed"))
+            line, = ax.plot(step, mid, label=opt or "Adam vs GD")
+            ax.fill_between(step, lo, hi, color=line.get_color(), alpha=0.25)
+        ax.set_xscale("log")
+        if name != "test_error":
+            ax.set_yscale("log")
+        ax.set_xlabel("step (full batch)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes)
+    fig.suptitle(f"{summary.attrs['experiment']}: linear logistic model, "
+                 f"λ = {summary.attrs['weight_decay']:g} (Zou Thm 4.2)")
+    return fig
+
+
+def save(fig: plt.Figure, *paths) -> None:
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1])
+    _pyplot().close(fig)

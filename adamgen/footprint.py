@@ -1,0 +1,50 @@
+"""How much memory a training job and a run file need, from the registries' declarations.
+
+Generous on purpose: the scheduler's `mem_mb` and the checks before a run (`adamgen.resources`)
+read these estimates, and an estimate that is too small costs a killed job.
+"""
+
+import math
+
+from .config import RunConfig, probe_epochs
+from .data import DATA_MODELS
+from .probes import variables
+from .resources import Estimate, MiB
+
+
+def _sizes(run: RunConfig) -> dict[str, int]:
+    """Lengths of the probe dimensions."""
+    return {"j": 2, "r": run.model.m, "i": run.data.n}
+
+
+def values_per_probe(run: RunConfig) -> int:
+    sizes = _sizes(run)
+    return sum(math.prod(sizes[d] for d in var.dims) for var in variables(run).values())
+
+
+def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = None) -> Estimate:
+    """Peak memory of a training job of `runs_in_job` runs like `run` (one data set).
+
+    The dense reference engine's per-run copies of the inputs, weights with up to five
+    optimizer and probe tensors of their size, the evaluation chunks, the probes.
+    """
+    R, data = runs_in_job, run.data
+    width = 4 if run.train.dtype == "float32" else 8
+    E = len(probe_epochs(run)) if probe_count is None else probe_count
+    per_example = data.example_size()
+    params = run.model.parameters(data)
+    parts = dict(DATA_MODELS[data.kind].memory(data).parts)
+    parts |= {
+        "per-run inputs": width * (R * 2 * data.n + data.n_test) * per_example,
+        "weights and optimizer state": width * R * 6 * params,
+        "evaluation": 8.0 * 3 * R * 2048 * run.model.activations_per_example(data),
+        "probes": 8.0 * R * E * values_per_probe(run),
+        "interpreter and libraries": 300 * MiB,
+    }
+    return Estimate(parts)
+
+
+def run_file_bytes(run: RunConfig, probe_count: int) -> float:
+    """Uncompressed size of a run file: an upper bound for the free-space check."""
+    weights = 2 * run.model.parameters(run.data) if run.probes.store_weights else 0
+    return 8.0 * (probe_count * values_per_probe(run) + weights) + 64 * 2**10
