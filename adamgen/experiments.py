@@ -91,9 +91,9 @@ def data_path(run: RunConfig) -> str:
     return f"{RESULTS}/data/{d.kind}-{d.label()}-{_digest(vars(d), 8)}/seed{run.seed}.nc"
 
 
-def memory_mb(run: RunConfig, runs_in_job: int = 1) -> int:
-    """The scheduler's memory request for a training job (`adamgen.resources.run_memory`)."""
-    return int(run_memory(run, runs_in_job).total / 2**20) + 1
+def memory_mb(run: RunConfig, runs_in_job: int = 1, datasets: int = 1) -> int:
+    """The scheduler's memory request for a training job (`adamgen.footprint.run_memory`)."""
+    return int(run_memory(run, runs_in_job, datasets=datasets).total / 2**20) + 1
 
 
 @dataclass(frozen=True)
@@ -301,24 +301,29 @@ class LockstepGroup:
         return [r.path for r in self.runs]
 
     @property
-    def data_path(self) -> str:
-        return self.runs[0].data_path
+    def data_paths(self) -> list[str]:
+        """The distinct data files its runs read (a job may span seeds and data settings)."""
+        return list(dict.fromkeys(r.data_path for r in self.runs))
+
+    def memory_mb(self) -> int:
+        return memory_mb(self.runs[0].config, len(self.runs), len(self.data_paths))
 
 
 def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> list[LockstepGroup]:
     """Every run of every experiment, packed into jobs of up to `runs_per_job` runs.
 
     Runs go together when they can share one tensor program (`config.lockstep_key`: same
-    shapes, optimizer, batch size, schedule) and one data set (seed and data settings), so a
-    job reads exactly one data file. Within such a set, runs are ordered by path and cut into
-    chunks. The grouping depends on the config alone, so every process (a cluster job too)
-    derives the same groups; the workflow marks a group's run files as updatable and a job only
-    trains the runs whose files are missing, so regrouping never redoes a finished run.
+    shapes, network constants, optimizer, batch size, schedule); they may differ in seed, in
+    their data's per-run settings (σ_p, α, SNR, ...) and so read several data files, one per
+    data set. Within such a set, runs are ordered by path and cut into chunks. The grouping
+    depends on the config alone, so every process (a cluster job too) derives the same
+    groups; the workflow marks a group's run files as updatable and a job only trains the runs
+    whose files are missing, so regrouping never redoes a finished run.
     """
     unique = {r.path: r for e in experiments.values() for r in e.runs}
     sets: dict[tuple, list[Run]] = {}
     for run in unique.values():
-        sets.setdefault((lockstep_key(run.config), run.data_path), []).append(run)
+        sets.setdefault(lockstep_key(run.config), []).append(run)
     groups = []
     for key, members in sets.items():
         members.sort(key=lambda r: r.path)

@@ -22,8 +22,9 @@ def values_per_probe(run: RunConfig) -> int:
     return sum(math.prod(sizes[d] for d in var.dims) for var in variables(run).values())
 
 
-def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = None) -> Estimate:
-    """Peak memory of a training job of `runs_in_job` runs like `run` (one data set).
+def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = None,
+               datasets: int = 1) -> Estimate:
+    """Peak memory of a training job of `runs_in_job` runs like `run` on `datasets` data sets.
 
     The dense reference engine's per-run copies of the inputs, weights with up to five
     optimizer and probe tensors of their size, the evaluation chunks, the probes.
@@ -33,9 +34,9 @@ def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = N
     E = len(probe_epochs(run)) if probe_count is None else probe_count
     per_example = data.example_size()
     params = run.model.parameters(data)
-    parts = dict(DATA_MODELS[data.kind].memory(data).parts)
+    parts = {k: datasets * v for k, v in DATA_MODELS[data.kind].memory(data).parts.items()}
     parts |= {
-        "per-run inputs": width * (R * 2 * data.n + data.n_test) * per_example,
+        "per-run inputs": width * (R * 2 * data.n + datasets * data.n_test) * per_example,
         "weights and optimizer state": width * R * 6 * params,
         "evaluation": 8.0 * 3 * R * 2048 * run.model.activations_per_example(data),
         "probes": 8.0 * R * E * values_per_probe(run),

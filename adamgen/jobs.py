@@ -28,9 +28,11 @@ def describe(run: RunConfig) -> str:
             f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
 
 
-def train_missing(runs: dict[str, RunConfig], outs: list[str], data_path: str,
+def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[str, str],
                   threads: int | None = None, progress_every: float = 10.0) -> list[str]:
-    """A workflow job: train the runs among `outs` whose files are missing, from one data file.
+    """A workflow job: train the runs among `outs` whose files are missing, in lockstep.
+
+    `runs` maps a run file to its config and `data_paths` to its data file.
 
     Finished run files are kept, never redone: a run's path is a hash of its whole config and
     its data set is a deterministic function of the data settings and seed, so a regenerated
@@ -44,8 +46,8 @@ def train_missing(runs: dict[str, RunConfig], outs: list[str], data_path: str,
             log.info("kept finished %s", out)
             os.utime(out)
     if todo:
-        train_to_files([runs[p] for p in todo], todo, [data_path] * len(todo), threads=threads,
-                       progress_every=progress_every)
+        train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
+                       threads=threads, progress_every=progress_every)
     return todo
 
 

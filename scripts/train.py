@@ -8,6 +8,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 from adamgen import experiments, jobs, logs
 
 with logs.workflow_job(snakemake.log[0]):
-    runs = {r.path: r.config for e in experiments.plan(snakemake.config).values() for r in e.runs}
-    jobs.train_missing(runs, list(snakemake.output), snakemake.input.data,
-                       threads=snakemake.threads, progress_every=5)
+    runs = {r.path: r for e in experiments.plan(snakemake.config).values() for r in e.runs}
+    outs = list(snakemake.output)
+    jobs.train_missing({p: runs[p].config for p in outs}, outs,
+                       {p: runs[p].data_path for p in outs}, threads=snakemake.threads,
+                       progress_every=5)

@@ -13,13 +13,14 @@ def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_pat
     data.save(data.generate(a.data, 0), data_path)
     outs = [str(tmp_path / "a.nc"), str(tmp_path / "b.nc")]
     runs = dict(zip(outs, (a, b), strict=True))
-    assert jobs.train_missing(runs, outs[:1], str(data_path)) == outs[:1]
+    data_paths = dict.fromkeys(outs, str(data_path))
+    assert jobs.train_missing(runs, outs[:1], data_paths) == outs[:1]
     digest = hashlib.sha1(Path(outs[0]).read_bytes()).hexdigest()
     os.utime(outs[0], (0, 0))
     os.utime(data_path)  # the data set was regenerated after the run
 
-    assert jobs.train_missing(runs, outs, str(data_path)) == outs[1:]
+    assert jobs.train_missing(runs, outs, data_paths) == outs[1:]
     assert hashlib.sha1(Path(outs[0]).read_bytes()).hexdigest() == digest  # not redone
     assert os.path.getmtime(outs[0]) >= os.path.getmtime(data_path)  # but current again
     # every output present: nothing to train, and no error
-    assert jobs.train_missing(runs, outs, str(data_path)) == []
+    assert jobs.train_missing(runs, outs, data_paths) == []

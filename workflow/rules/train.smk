@@ -1,7 +1,7 @@
 # One run file per grid point. The path holds the run's main settings and a hash of its whole
 # resolved config, so a run is redone exactly when one of its own settings changes.
-# With runs_per_job > 1, runs sharing a data set and a lockstep program are trained together,
-# one rule per group. Run files are marked update(): Snakemake never deletes a finished run
+# With runs_per_job > 1, runs sharing a lockstep program are trained together, one rule per
+# group; a group may span seeds and data settings, and then reads several data files. Run files are marked update(): Snakemake never deletes a finished run
 # before or after a job (a failed job restores it), and a job trains only the missing runs.
 
 
@@ -32,7 +32,7 @@ else:
             name:
                 f"train_{group.name}"
             input:
-                data=group.data_path,
+                data=group.data_paths,
             output:
                 [update(path) for path in group.paths],
             log:
@@ -41,9 +41,9 @@ else:
                 f"{ex.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
             conda:
                 "../../environment.yml"
-            threads: 1
+            threads: len(group.runs)  # runs train in parallel; Snakemake caps it at --cores
             resources:
-                mem_mb=ex.memory_mb(group.runs[0].config, len(group.runs)),
+                mem_mb=group.memory_mb(),
                 gpu=int(group.runs[0].config.train.device.startswith("cuda")),
             script:
                 "../../scripts/train.py"
