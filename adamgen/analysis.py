@@ -96,12 +96,15 @@ def boundary_snr(error: np.ndarray, snr: np.ndarray, threshold: float) -> float:
     """The SNR at which the test error falls below `threshold`, interpolated in log SNR.
 
     Scanning down from the largest SNR, the boundary lies between the last value at or
-    below the threshold and the first above it. NaN when every value is on one side (the
-    boundary lies beyond the grid) or the values are not finite.
+    below the threshold and the first above it. Cells without a value (not run: another
+    optimizer's SNR axis) are skipped. NaN when every value is on one side (the boundary lies
+    beyond the grid) or fewer than two values exist.
     """
-    order = np.argsort(snr)
-    e, s = np.asarray(error, float)[order], np.asarray(snr, float)[order]
-    if not np.isfinite(e).all() or e[-1] > threshold or e[0] <= threshold:
+    error, snr = np.asarray(error, float), np.asarray(snr, float)
+    ran = np.isfinite(error)
+    order = np.argsort(snr[ran])
+    e, s = error[ran][order], snr[ran][order]
+    if len(e) < 2 or e[-1] > threshold or e[0] <= threshold:
         return float("nan")
     k = len(e) - 1
     while e[k - 1] <= threshold:

@@ -18,6 +18,7 @@ and, optionally,
       contrast: {optimizer: [gd, adam]}   # the metric at b compared with the metric at a
       as: difference                      # b − a; or log10_ratio, or relative_distance
       average: [batch_size]               # grid axes to average over before the check
+      maximum: [data_n, data_snr]         # ... or take the largest (smallest: minimum) value
       j: -1                               # the class for per-class metrics (default +1)
       threshold: 0.25                     # for the boundary metrics
 
@@ -41,6 +42,7 @@ import numpy as np
 import xarray as xr
 
 from ._io import atomic_path
+from .analysis import boundary_fit
 from .config import load_yaml
 from .errors import ConfigError
 from .experiments import dim_name
@@ -111,6 +113,42 @@ def _stall_boundary(ds, c):
     return _first_above(ds["final_train_error"], ds["status"], "weight_decay", c.threshold)
 
 
+def _boundary_over_n(ds, c, per_n):
+    """`per_n(error[data_n, data_snr])` for each cell of the other axes (each seed)."""
+    error = ds["final_test_error"]
+    missing = {"data_n", "data_snr"} - set(error.dims)
+    if missing:
+        raise ConfigError(f"claim {c.id}.metric", f"{c.metric} needs the axes data.n and "
+                          f"data.snr (missing: {', '.join(sorted(missing))})")
+    values = _each(error, [d for d in error.dims if d not in ("data_n", "data_snr")], per_n)
+    # cells not run are skipped by the boundary scan; a diverged one makes it undefined
+    diverged = (ds["status"] == "diverged").any(["data_n", "data_snr"])
+    return values.where(~diverged)
+
+
+def _each(error: xr.DataArray, rest: list[str], per_n) -> xr.DataArray:
+    if not rest:
+        value = per_n(error)
+        return value if isinstance(value, xr.DataArray) else xr.DataArray(value)
+    dim = rest[0]
+    parts = [_each(error.isel({dim: k}), rest[1:], per_n) for k in range(error.sizes[dim])]
+    return xr.concat(parts, dim=error[dim])
+
+
+def _boundary_slope(ds, c):
+    """Slope of log SNR* against log n (E7; Cao et al.: −1/q), per seed."""
+    return _boundary_over_n(ds, c, lambda e: boundary_fit(e, c.threshold)[0])
+
+
+def _log10_boundary_snr(ds, c):
+    """log10 of the SNR where the final test error falls below the threshold, per n."""
+    def per_n(e):
+        star = boundary_fit(e, c.threshold)[2]
+        return xr.DataArray(np.log10(star), dims="data_n", coords={"data_n": e["data_n"]})
+
+    return _boundary_over_n(ds, c, per_n)
+
+
 def _final_weights(ds, c):
     if "final_weights" not in ds:
         raise KeyError("final_weights (set probes.store_weights: true for this experiment)")
@@ -133,6 +171,8 @@ METRICS = {
     "weight_norm_ratio": _weight_norm_ratio,
     "critical_batch_size": _critical_batch_size,
     "stall_boundary": _stall_boundary,
+    "boundary_slope": _boundary_slope,
+    "log10_boundary_snr": _log10_boundary_snr,
     "final_weights": _final_weights,
     # the convex counterpart (adamgen.convex)
     "distance": _final("distance"),
@@ -149,6 +189,9 @@ METRIC_DOCS = {
     "weight_norm_ratio": "final ||W||_F / initial ||W||_F",
     "critical_batch_size": "smallest B with final test error >= threshold",
     "stall_boundary": "smallest lambda with final train error >= threshold",
+    "boundary_slope": "slope of log SNR* against log n, SNR* where the test error crosses "
+                      "the threshold (Cao et al.: -1/q)",
+    "log10_boundary_snr": "log10 SNR* per n",
     "final_weights": "final weights (with contrast: relative_distance)",
     "distance": "final ||w_adam - w_gd|| / ||w*||",
     "distance_peak": "largest ||w_adam - w_gd|| / ||w*|| along training",
@@ -160,6 +203,7 @@ COMBINE = {
     "log10_ratio": lambda a, b: np.log10(b / a),
     "relative_distance": None,  # handled below: sums over the non-grid dims
 }
+REDUCTIONS = {"average": "mean", "maximum": "max", "minimum": "min"}
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 _EXPECT = re.compile(rf"^\s*(<=|>=|<|>)\s*{_NUMBER}\s*$")
 _NEAR = re.compile(rf"^\s*{_NUMBER}\s*(?:±|\+-)\s*{_NUMBER}\s*$")
@@ -178,10 +222,15 @@ class Claim:
     contrast: dict | None = None
     as_: str = "difference"
     average: list = field(default_factory=list)
+    maximum: list = field(default_factory=list)
+    minimum: list = field(default_factory=list)
     j: int = 1
     threshold: float = 0.25
     figure: str = ""
     if_fails: str = ""
+
+    def reduced(self) -> list[str]:
+        return [*self.average, *self.maximum, *self.minimum]
 
     def check(self, value: float) -> bool:
         m = _EXPECT.match(self.expect)
@@ -193,7 +242,8 @@ class Claim:
 
 
 _FIELDS = {"id", "claim", "source", "experiment", "metric", "expect", "paper", "where",
-           "contrast", "as", "average", "j", "threshold", "figure", "if_fails"}
+           "contrast", "as", "average", "maximum", "minimum", "j", "threshold", "figure",
+           "if_fails"}
 
 
 def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
@@ -238,7 +288,7 @@ def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
         # axes by their summary names: model.sigma_0 is the dimension model_sigma_0
         dims = {"where": {dim_name(k): v for k, v in (entry.get("where") or {}).items()},
                 "contrast": ({dim_name(k): v for k, v in contrast.items()} if contrast else None),
-                "average": [dim_name(a) for a in entry.get("average") or []]}
+                **{r: [dim_name(a) for a in entry.get(r) or []] for r in REDUCTIONS}}
         out.append(Claim(**{**fields, **dims, "as_": as_, "expect": expect,
                             "paper": str(entry.get("paper", ""))}))
     return out
@@ -271,7 +321,7 @@ def _select(ds: xr.Dataset, c: Claim) -> xr.Dataset | None:
             return None
         ds = ds.sel({key: next(v for v in values if _same(v, value))})
     if "status" in ds:  # an axis along which only one value holds runs is fixed to it
-        keep = set(c.average) | set(c.contrast or {}) | {"seed"}
+        keep = set(c.reduced()) | set(c.contrast or {}) | {"seed"}
         for dim in [d for d in ds["status"].dims if d not in keep]:
             ran = (ds["status"] != "").any([d for d in ds["status"].dims if d != dim])
             if int(ran.sum()) == 1:
@@ -311,14 +361,16 @@ def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
             values = np.sqrt(((vb - va) ** 2).sum(inner)) / np.sqrt((va ** 2).sum(inner))
         else:
             values = COMBINE[c.as_](va, vb)
-    for dim in c.average:
-        if dim not in values.dims:
-            raise ConfigError(f"claim {c.id}.average", f"'{dim}' is not a remaining axis")
-        values = values.mean(dim, skipna=False)
+    for reduction, how in REDUCTIONS.items():
+        for dim in getattr(c, reduction):
+            if dim not in values.dims:
+                raise ConfigError(f"claim {c.id}.{reduction}", f"'{dim}' is not a remaining "
+                                  "axis")
+            values = getattr(values, how)(dim, skipna=False)
     extra = [d for d in values.dims if d != "seed"]
     if extra:
         raise ConfigError(f"claim {c.id}.where", f"leaves the axes {extra} open; fix them in "
-                          "'where', or list them under 'average'")
+                          "'where', or list them under 'average', 'maximum' or 'minimum'")
     return values
 
 

@@ -8,7 +8,7 @@ import numba
 import torch
 
 from . import data as datamod
-from . import runfile
+from . import probes, runfile
 from .config import RunConfig, probe_epochs, section_dict
 from .footprint import run_file_bytes
 from .resources import check_output
@@ -87,6 +87,9 @@ def outcome(result: RunResult) -> str:
         return (f"DIVERGED at epoch {result.diverged_epoch} (a loss or norm became infinite "
                 f"or NaN; every probe from that epoch on is NaN), {timing}")
     last = {k: v[-1] for k, v in result.probes.items()}
-    return (f"completed; train error {last['train_error']:.4f}, test error "
-            f"{last['test_error']:.4f}, max_r <w_(+1,r), v> "
-            f"{last['feature_learning'][0].max():.4g}, {timing}")
+    shown = [f"train error {last['train_error']:.4f}", f"test error {last['test_error']:.4f}"]
+    for probe_set in probes.active(result.config):
+        for name, var in probe_set.variables.items():  # its per-neuron headline, at j = +1
+            if name in last and var.summary == ("r",):
+                shown.append(f"{var.summarized(name)} (j=+1) {last[name][0].max():.4g}")
+    return f"completed; {', '.join(shown)}, {timing}"

@@ -210,3 +210,52 @@ def test_lockstep_runs_equal_single_runs(problem):
     for r in range(3):
         single = _ours("adam", [ADAM_RUNS[r]], (W0[r:r + 1], x[r:r + 1], y[r:r + 1], batches))
         assert torch.allclose(together[:, r:r + 1], single, rtol=1e-12, atol=0)
+
+
+LION_RUNS = [{"lr": 1e-3, "weight_decay": 1e-2, "betas": (0.9, 0.99)},
+             {"lr": 3e-3, "weight_decay": 0.0, "betas": (0.5, 0.9)},
+             {"lr": 2e-3, "weight_decay": 0.5, "betas": (0.0, 0.99)}]
+
+
+def test_lion_by_hand(problem):
+    """Chen et al. 2023, Algorithm 2: the sign of an interpolation, its own β2 for the
+    momentum, decoupled weight decay."""
+    def step(r, t, W, g, memory):
+        h = LION_RUNS[r]
+        b1, b2 = h["betas"]
+        m = memory.get("m", torch.zeros_like(W))
+        u = torch.sign(b1 * m + (1 - b1) * g)
+        memory["m"] = b2 * m + (1 - b2) * g
+        return W - h["lr"] * (u + h["weight_decay"] * W)
+
+    _assert_same(_ours("lion", LION_RUNS, problem), _by_hand(step, problem), problem[0])
+
+
+# optimizers checked against an update written out by hand (torch.optim has none of them)
+BY_HAND = {"gd", "signsgd", "signsgdw", "padam", "lion"}
+
+
+def test_every_optimizer_is_checked_against_torch_optim_or_by_hand():
+    assert set(TORCH_CASES) | BY_HAND == set(OPTIMIZERS)
+
+
+def test_an_optimizer_without_a_fast_kernel_trains_on_the_reference_engine(tiny, caplog):
+    """`engine: auto` falls back, says why in the log; `engine: fast` is refused up front."""
+    import logging
+
+    from adamgen.trainer import train
+
+    run = tiny(optimizer={"name": "lion", "lr": 1e-3}, train={"dtype": "float64"})
+    log = logging.getLogger("adamgen")  # the command line stops it propagating to the root
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="adamgen"):
+            (result,) = train([run])
+    finally:
+        log.removeHandler(caplog.handler)
+    assert result.timing["engine"] == "reference"
+    assert "engine: reference (auto: not fast: it has no fused kernel for the optimizer " \
+           "'lion')" in caplog.text
+    with pytest.raises(ValueError, match="'train.engine' = 'fast': cannot train this run: it "
+                                         "has no fused kernel for the optimizer 'lion'"):
+        tiny(optimizer={"name": "lion", "lr": 1e-3}, train={"engine": "fast"})

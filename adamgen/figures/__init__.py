@@ -8,6 +8,8 @@
                                 boundaries (Tang Figs. 1-2)
     phase_test_error            final test error over n × SNR with the fitted boundary
                                 n·SNR^q = C (Cao et al.'s phase transition)
+    across_boundary-<optimizer> at the largest n, the dynamics at the grid's SNR values just
+                                below and just above the boundary (γ and ρ of Cao et al.)
 
 A row says for which experiments the kind exists (`instances`, read when the workflow is
 planned: this module imports neither matplotlib nor xarray), its report caption, and the
@@ -44,14 +46,33 @@ def _optimizers(experiment) -> list[dict]:
     return [{"optimizer": o} for o in experiment.axes["optimizer"]]
 
 
+MAX_PANELS = 16  # a grid with more points per optimizer is read through its sweeps instead
+
+
+def _points(experiment, optimizer: str) -> int:
+    """Grid points (seeds aside) of one optimizer."""
+    return len({tuple(v for k, v in r.coords.items() if k != "seed")
+                for r in experiment.runs if r.coords["optimizer"] == optimizer})
+
+
+def _has_dynamics(experiment, optimizer: str) -> bool:
+    runs = [r for r in experiment.runs if r.coords["optimizer"] == optimizer]
+    return any(s.dynamics for r in runs[:1] for s in active(r.config))
+
+
 def _with_dynamics(experiment) -> list[dict]:
-    """Optimizers whose runs record a probe set with a dynamics figure."""
-    out = []
-    for o in experiment.axes["optimizer"]:
-        runs = [r for r in experiment.runs if r.coords["optimizer"] == o]
-        if any(s.dynamics for r in runs[:1] for s in active(r.config)):
-            out.append({"optimizer": o})
-    return out
+    """Optimizers whose runs record a probe set with a dynamics figure, one panel per grid
+    point (up to MAX_PANELS of them)."""
+    return [{"optimizer": o} for o in experiment.axes["optimizer"]
+            if _has_dynamics(experiment, o) and _points(experiment, o) <= MAX_PANELS]
+
+
+def _across_phase(experiment) -> list[dict]:
+    """For an n × SNR grid: the dynamics on both sides of the boundary."""
+    if not {"data_n", "data_snr"} <= set(swept(experiment)):
+        return []
+    return [{"optimizer": o} for o in experiment.axes["optimizer"]
+            if _has_dynamics(experiment, o)]
 
 
 def swept(experiment) -> list[str]:
@@ -80,6 +101,8 @@ FIGURES: dict[str, FigureKind] = {k.name: k for k in (
                _both("batch_size", "weight_decay"), "heatmap"),
     FigureKind("phase", "phase_test_error", "phase", "phase diagram",
                _both("data_n", "data_snr"), "phase"),
+    FigureKind("across", "across_boundary-{optimizer}", "across", "phase diagram",
+               _across_phase, "across_boundary"),
 )}
 
 

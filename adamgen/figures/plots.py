@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +49,7 @@ def _pyplot():
 def _panels(n: int, width: float = PANEL[0], height: float = PANEL[1]):
     cols = 1 if n == 1 else 2
     rows = math.ceil(n / cols)
+    width = max(width, 5.0) if n == 1 else width  # room for the title and the legend
     fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows + 0.6),
                                    squeeze=False, constrained_layout=True)
     for ax in axes.flat[n:]:
@@ -64,6 +66,12 @@ def _legend_below(fig, axes) -> None:
     if seen:
         fig.legend(list(seen.values()), list(seen), loc="outside lower center",
                    ncol=min(2, len(seen)), frameon=False)
+
+
+def _title(fig, text: str) -> None:
+    """A figure title wrapped to the figure's width."""
+    chars = int(fig.get_figwidth() * 13)
+    fig.suptitle(textwrap.fill(text, chars))
 
 
 def axis_label(dim: str) -> str:
@@ -133,7 +141,7 @@ def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple], ylab
         ax.set_title(_mark_divergence(ax, cell, _label(point) or optimizer))
         ax.grid(alpha=0.3)
     _legend_below(fig, axes)
-    fig.suptitle(f"{summary.attrs['experiment']}, {optimizer}: {title}")
+    _title(fig, f"{summary.attrs['experiment']}, {optimizer}: {title}")
     return fig
 
 
@@ -205,7 +213,7 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
         ax.set_title(opt)
         ax.grid(alpha=0.3)
     _legend_below(fig, axes)
-    fig.suptitle(f"{summary.attrs['experiment']}: final test error against {axis} "
+    _title(fig, f"{summary.attrs['experiment']}: final test error against {axis} "
                  "(mean ± std over seeds; dots: single seeds)")
     return fig
 
@@ -331,7 +339,7 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
             if hits.size:
                 ax.plot([edges[hits[0]]] * 2, yedges[b:b + 2], color="red", lw=3)
         ax.set_title(", ".join(title))
-    fig.suptitle(f"{summary.attrs['experiment']}: final test error over B × λ (mean over "
+    _title(fig, f"{summary.attrs['experiment']}: final test error over B × λ (mean over "
                  "seeds; red: training fails from here on)")
     return fig
 
@@ -368,8 +376,56 @@ def phase(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
             title.append(f"slope {slope:.2f}")
         ax.set_title(", ".join(title))
     _legend_below(fig, axes)
-    fig.suptitle(f"{summary.attrs['experiment']}: final test error over n × SNR (mean over "
+    _title(fig, f"{summary.attrs['experiment']}: final test error over n × SNR (mean over "
                  "seeds)")
+    return fig
+
+
+def across_boundary(summary: xr.Dataset, optimizer: str, threshold: float = 0.25) -> plt.Figure:
+    """At the largest n: the dynamics at the grid's SNR just below the measured boundary
+    (harmful side: noise memorization wins) and just above it (benign side: signal learning
+    wins), for each value of the other axes (e.g. q)."""
+    sets = [s for s in PROBE_SETS.values()
+            if s.dynamics and all(x.variable in summary for x in s.dynamics)]
+    series = [(x.variable, x.j, x.label) for s in sets for x in s.dynamics]
+    sub = summary.sel(optimizer=optimizer)
+    n = float(sub["data_n"].max())
+    error = _seed_mean(sub, "final_test_error").sel(data_n=n)
+    rest = [d for d in error.dims if d != "data_snr"]
+    panels = []
+    for values in itertools.product(*(error[d].values.tolist() for d in rest)):
+        point = dict(zip(rest, values, strict=True))
+        e = error.sel(point).sortby("data_snr")
+        snr, values_ = e["data_snr"].values, e.values
+        k = len(values_) - 1  # scanning down from the largest SNR, as boundary_snr does
+        while k >= 0 and values_[k] <= threshold:
+            k -= 1
+        if 0 <= k < len(values_) - 1:
+            panels += [(point, "harmful side", snr[k]), (point, "benign side", snr[k + 1])]
+    fig, axes = _panels(max(1, len(panels)))
+    epoch = summary["epoch"].values
+    for ax, (point, side, value) in zip(axes, panels, strict=False):
+        cell = sub.sel(data_n=n, data_snr=value, **point)
+        for k, (var, j, label) in enumerate(series):
+            colour, style = STYLES[k % len(STYLES)]
+            mean, lo, hi = _over_seeds(cell[var].sel(j=j))
+            ok = np.isfinite(mean)
+            ax.plot(epoch[ok], mean[ok], style, color=colour, label=label,
+                    lw=2.2 if style == "--" else 1.4)
+            ax.fill_between(epoch[ok], lo[ok], hi[ok], color=colour, alpha=0.15, lw=0)
+        test = float(_seed_mean(cell, "final_test_error"))
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(" / ".join(s.dynamics_ylabel for s in sets))
+        ax.set_title(f"{side}: {_label({'data_n': n, 'data_snr': value, **point})}, "
+                     f"test error {test:.2f}")
+        ax.grid(alpha=0.3)
+    if not panels:
+        axes[0].text(0.5, 0.5, "no boundary inside the grid", ha="center",
+                     transform=axes[0].transAxes)
+    _legend_below(fig, axes)
+    _title(fig, f"{summary.attrs['experiment']}, {optimizer}: both sides of the boundary at "
+                 f"n = {n:g} (mean and range over seeds)")
     return fig
 
 
@@ -395,7 +451,7 @@ def convex(summary: xr.Dataset) -> plt.Figure:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     _legend_below(fig, axes)
-    fig.suptitle(f"{summary.attrs['experiment']}: linear logistic model, "
+    _title(fig, f"{summary.attrs['experiment']}: linear logistic model, "
                  f"λ = {summary.attrs['weight_decay']:g} (Zou Thm 4.2)")
     return fig
 

@@ -3,8 +3,9 @@ NeurIPS 2022; the talk slides; docs/science.md §5]:
 
     w_{j,r}(t) = w_{j,r}(0) + j·γ_{j,r}·μ/‖μ‖² + Σ_i ρ_{j,r,i}·ξ_i/‖ξ_i‖²
 
-Gradient descent keeps w_{j,r}(t) − w_{j,r}(0) in span{μ, ξ_1, ..., ξ_n}, so the coefficients
-exist and are unique (the vectors are linearly independent when d > n). Cao et al. split ρ into
+Gradient descent without weight decay keeps w_{j,r}(t) − w_{j,r}(0) in span{μ, ξ_1, ..., ξ_n},
+so the coefficients exist and are unique (the vectors are linearly independent when d > n);
+coupled weight decay adds a multiple of w(0) and leaves the span. Cao et al. split ρ into
 its positive part ρ̄ (memorization of an example's own noise, j = y_i) and its negative part ρ̲
 (j = −y_i). Here the coefficients are those of the least-squares projection of w(t) − w(0) on
 that span, which is the decomposition itself for GD; for optimizers that leave the span (Adam,
@@ -70,7 +71,8 @@ def record(state: State, W: Tensor, stats) -> dict:
     out["rho_neg_min"], out["rho_neg_max"] = class_summaries(other, state.y, label_sign=-1)
     fitted = torch.einsum("rjmk,rkd->rjmd", c, state.basis)
     size = delta.pow(2).sum(dim=(1, 2, 3)).sqrt()
-    out["decomposition_residual"] = (delta - fitted).pow(2).sum(dim=(1, 2, 3)).sqrt() / size
+    residual = (delta - fitted).pow(2).sum(dim=(1, 2, 3)).sqrt()
+    out["decomposition_residual"] = torch.where(size > 0, residual / size.clamp(min=1e-300), 0)
     if state.full:
         out["rho"] = rho
     return {k: v.to(W.dtype) if k != "decomposition_residual" else v for k, v in out.items()}
