@@ -145,6 +145,9 @@ def summarize(manifest: dict) -> xr.Dataset:
 def save(summary: xr.Dataset, path) -> None:
     encoding = {n: {"zlib": True, "complevel": 4} for n, v in summary.data_vars.items()
                 if v.dtype.kind == "f"}
+    # CF: a coordinate variable has no missing values, so no _FillValue either
+    encoding |= {n: {"_FillValue": None} for n, c in summary.coords.items()
+                 if c.dtype.kind == "f"}
     write_netcdf(summary, path, encoding)
 
 

@@ -466,31 +466,49 @@ _COLOURS = {"holds": "#d9f2d9", "fails": "#f8d7d7", "inconclusive": "#fff3cd",
             "not run": "#e9ecef"}
 
 
+# column widths (%) of the claims page: the table fits the window, claims and notes wrap
+_WIDTHS = {"id": 8, "claim": 17, "source": 8, "paper": 7, "measured (mean ± std, n)": 9,
+           "expected": 9, "seeds": 4, "verdict": 6, "figure": 12, "note": 20}
+
+
+def _figure_cell(path: str) -> str:
+    """A thumbnail linking to the figure (paths are relative to results/, as the page is)."""
+    if not path:
+        return "–"
+    esc = html.escape(path)
+    if path.endswith(".png"):
+        return (f'<a href="{esc}"><img src="{esc}" alt="{esc}" loading="lazy"></a>'
+                f'<div class="path">{esc}</div>')
+    return f'<a href="{esc}">{esc}</a>'
+
+
 def to_html(rows: list[Row], title: str = "Claims of the papers, checked") -> str:
-    """A standalone page (the report embeds it): one coloured row per claim."""
+    """A standalone page (the report embeds it): one coloured row per claim, every column
+    inside the window, each row's figure as a thumbnail that links to it."""
     esc = html.escape
     counts = ", ".join(f"{sum(r.verdict == v for r in rows)} {v}" for v in VERDICTS)
-    head = ["id", "claim", "source", "paper", "measured (mean ± std, n)", "expected", "seeds",
-            "verdict", "figure", "note"]
     body = []
     for r in rows:
         c = r.claim
         seeds = f"{r.passing}/{r.n}" if r.verdict in ("holds", "fails") else "–"
-        cells = [c.id, c.claim, c.source, c.paper or "–", measured(r),
-                 f"{c.metric} {c.expect}", seeds, f"<b>{r.verdict}</b>", c.figure or "–",
-                 r.reason]
-        body.append(f'<tr style="background:{_COLOURS[r.verdict]}">' + "".join(
-            f"<td>{cell if cell.startswith('<b>') else esc(cell)}</td>" for cell in cells)
-            + "</tr>")
+        cells = [esc(c.id), esc(c.claim), esc(c.source), esc(c.paper or "–"), esc(measured(r)),
+                 esc(f"{c.metric} {c.expect}"), esc(seeds), f"<b>{esc(r.verdict)}</b>",
+                 _figure_cell(c.figure), esc(r.reason)]
+        body.append(f'<tr style="background:{_COLOURS[r.verdict]}">'
+                    + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    columns = "".join(f'<col style="width:{w}%">' for w in _WIDTHS.values())
+    style = ("body{font-family:sans-serif;font-size:13px;margin:12px}"
+             "table{border-collapse:collapse;width:100%;table-layout:fixed}"
+             "td,th{border:1px solid #bbb;padding:3px 5px;vertical-align:top;"
+             "overflow-wrap:anywhere}th{background:#f3f3f3;text-align:left}"
+             "td img{width:100%;height:auto;display:block}"
+             ".path{font-size:10px;color:#555}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top}"
-            # readable widths: the claim and the note wrap, the figure path breaks anywhere
-            "td:nth-child(2){min-width:16em}td:nth-child(9){min-width:14em;overflow-wrap:anywhere}"
-            "td:nth-child(10){min-width:26em}</style></head>"
-            f"<body><h2>{esc(title)}</h2><p>{counts} of {len(rows)} claims. The check "
-            "applies to the mean over seeds; 'seeds' counts the seeds that pass on their own."
-            "</p><table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+            f"<style>{style}</style></head><body><h2>{esc(title)}</h2><p>{counts} of "
+            f"{len(rows)} claims. The check applies to the mean over seeds; 'seeds' counts "
+            "the seeds that pass on their own. Click a figure to open it.</p>"
+            f"<table><colgroup>{columns}</colgroup><tr>"
+            + "".join(f"<th>{h}</th>" for h in _WIDTHS) + "</tr>"
             + "".join(body) + "</table></body></html>\n")
 
 

@@ -19,6 +19,7 @@ import torch
 import xarray as xr
 
 from . import __version__
+from .runfile import CONVENTIONS, history
 from .data import Dataset
 from .optim import build_optimizer, per_run_hyperparameters
 
@@ -109,18 +110,31 @@ def fit(data: Dataset, settings: ConvexSettings) -> xr.Dataset:
             weights[name] = weights[name] + step_
 
     ds = xr.Dataset(
-        {name: (("step", "optimizer"), values) for name, values in rec.items()},
-        coords={"step": probe_at, "optimizer": names},
+        {name: (("step", "optimizer"), values, {"long_name": LONG_NAMES[name], "units": "1"})
+         for name, values in rec.items()},
+        coords={"step": ("step", probe_at, {"long_name": "full-batch step", "units": "1"}),
+                "optimizer": ("optimizer", names, {"long_name": "optimizer"})},
     )
-    ds["distance"] = ("step", distance, {
-        "long_name": "‖w_a − w_b‖ / ‖w*‖ between the two optimizers' iterates"})
-    ds["distance_to_optimum"].attrs["long_name"] = "‖w − w*‖ / ‖w*‖"
-    ds["test_error_optimum"] = float((~(yt * (Xt @ w_star) > 0)).double().mean())
-    ds["weights_final"] = (("optimizer", "k"), np.stack([weights[n][0].numpy() for n in names]))
+    ds["distance"] = ("step", distance, {"long_name": LONG_NAMES["distance"], "units": "1"})
+    ds["test_error_optimum"] = ((), float((~(yt * (Xt @ w_star) > 0)).double().mean()),
+                                {"long_name": "test error of the minimiser w*", "units": "1"})
+    ds["weights_final"] = (("optimizer", "k"), np.stack([weights[n][0].numpy() for n in names]),
+                           {"long_name": "final weights w", "units": "1"})
     ds.attrs.update({"title": "adamgen convex counterpart (linear logistic model, L2)",
+                     "Conventions": CONVENTIONS, "history": history("fitted"),
                      "weight_decay": lam, "steps": settings.steps, "seed": data.seed,
                      "adamgen_version": __version__})
     return ds
+
+
+LONG_NAMES = {
+    "train_loss": "training objective (mean logistic loss plus (lambda/2)|w|^2)",
+    "train_error": "training error, ties counted as errors",
+    "test_error": "test error, ties counted as errors",
+    "grad_norm_l2": "Euclidean norm of the gradient of the training objective",
+    "distance_to_optimum": "|w - w*| / |w*|",
+    "distance": "|w_a - w_b| / |w*| between the two optimizers' iterates",
+}
 
 
 def _with_defaults(name: str, hyper: dict) -> dict:
@@ -140,7 +154,9 @@ def summarize(fits: dict[int, xr.Dataset], name: str, description: str = "") -> 
     for var in ("train_loss", "train_error", "test_error", "grad_norm_l2",
                 "distance_to_optimum", "distance"):
         ds[f"final_{var}"] = ds[var].isel(step=-1, drop=True)
+    ds["seed"].attrs.update(long_name="seed of the data set", units="1")
     ds.attrs = {"title": f"adamgen convex counterpart, experiment {name}", "experiment": name,
+                "Conventions": CONVENTIONS, "history": history("summarized"),
                 "description": description, "grid_dims": '["optimizer", "seed"]',
                 "weight_decay": fits[min(fits)].attrs["weight_decay"],
                 "steps": fits[min(fits)].attrs["steps"]}

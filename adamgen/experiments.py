@@ -308,6 +308,15 @@ class LockstepGroup:
     def memory_mb(self) -> int:
         return memory_mb(self.runs[0].config, len(self.runs), len(self.data_paths))
 
+    @property
+    def threads(self) -> int:
+        """The fast engine trains a group's runs in parallel, one per thread; the reference
+        engine's small tensor programs gain little from a second thread, so its jobs take one
+        and Snakemake runs several side by side."""
+        from .engines import choose
+
+        return len(self.runs) if choose(self.runs[0].config)[0].name == "fast" else 1
+
 
 def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> list[LockstepGroup]:
     """Every run of every experiment, packed into jobs of up to `runs_per_job` runs.
@@ -334,6 +343,32 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> li
     return groups
 
 
+@dataclass(frozen=True)
+class DataGroup:
+    """Data sets that one job draws (see `data_groups`)."""
+
+    name: str
+    runs: tuple[RunConfig, ...]  # one run config standing for each data set
+
+    @property
+    def paths(self) -> list[str]:
+        return [data_path(r) for r in self.runs]
+
+    def specs(self) -> list[dict]:
+        """What each data set depends on: its data settings and seed."""
+        return [{"seed": r.seed, "data": r.to_dict()["data"]} for r in self.runs]
+
+
+def data_groups(datasets: dict[str, RunConfig], per_job: int) -> list[DataGroup]:
+    """Data sets packed into jobs of up to `per_job`: drawing one takes milliseconds, starting
+    a job a second. Ordered by path, so the packing follows from the config alone; the
+    workflow marks the files updatable and a job writes only the missing ones, so a regrouped
+    data set is never rewritten."""
+    paths = sorted(datasets)
+    return [DataGroup(f"{k // per_job}", tuple(datasets[p] for p in paths[k:k + per_job]))
+            for k in range(0, len(paths), per_job)]
+
+
 def check_config_file(path: str) -> None:
     """A workflow config file read strictly: duplicate keys and self-referencing aliases are
     errors (Snakemake's own reader keeps the last of two equal keys without a word)."""
@@ -355,7 +390,7 @@ def explain_schema_error(err: Exception) -> str:
 
 @dataclass
 class ConvexExperiment:
-    """The convex counterpart (SPEC E3, `adamgen.convex`): one linear-model fit per seed.
+    """The convex counterpart (E3, `adamgen.convex`): one linear-model fit per seed.
 
     Its data sets are the CNN runs' data sets (same data settings and seed → same file).
     """

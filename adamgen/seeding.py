@@ -3,7 +3,7 @@
 A run's seed fixes its training set, test set, initial weights and batch order, each drawn from
 its own stream, so that changing one (say, the batch size) leaves the others untouched. Every
 optimizer with the same seed therefore starts from the same data and the same weights
-[SPEC §4]. NumPy's PCG64 makes the streams identical on every platform and device.
+[docs/science.md §4]. NumPy's PCG64 makes the streams identical on every platform and device.
 """
 
 import numpy as np

@@ -3,7 +3,7 @@
     python benchmarks/bench_engine.py            # writes results/benchmarks/engine.json
     python benchmarks/bench_engine.py --quick    # shorter timings, same checks
 
-Setup: SPEC E1 data (d = 1000, n = 200, s = 100; m = 20, q = 3), float32. Rows: Adam
+Setup: E1 data (d = 1000, n = 200, s = 100; m = 20, q = 3), float32. Rows: Adam
 (η = 5e-5, λ = 1e-5) and (S)GD (η = 0.02, λ = 1e-5; `gd` at B = n, `sgd` below) at
 B = 2, 20 and 200. Columns:
 

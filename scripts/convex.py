@@ -1,4 +1,4 @@
-"""Rule `convex`: fit the linear model of SPEC E3 with each optimizer on one data set."""
+"""Rule `convex`: fit the linear model of E3 with each optimizer on one data set."""
 
 import sys
 from pathlib import Path

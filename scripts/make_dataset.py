@@ -1,4 +1,5 @@
-"""Rule `dataset`: generate one data set (training and test split) as NetCDF."""
+"""Rules `dataset` and `data_<k>`: draw the data sets (training and test split) whose files are
+missing, and write them as NetCDF."""
 
 import sys
 from pathlib import Path
@@ -9,6 +10,6 @@ from adamgen import data, logs
 from adamgen.config import parse_section
 
 with logs.workflow_job(snakemake.log[0]):
-    spec = snakemake.params.dataset
-    data.save(data.generate(parse_section(spec["data"], "data"), spec["seed"]),
-              snakemake.output[0])
+    for spec, path in zip(snakemake.params.datasets, snakemake.output, strict=True):
+        if not Path(path).exists():  # update(): a data set already there is kept as it is
+            data.save(data.generate(parse_section(spec["data"], "data"), spec["seed"]), path)

@@ -1,4 +1,4 @@
-"""The convex counterpart (SPEC E3): Newton's minimiser and the Adam/GD fits."""
+"""The convex counterpart (E3, docs/science.md §6): Newton's minimiser and the Adam/GD fits."""
 
 import numpy as np
 import pytest

@@ -68,10 +68,13 @@ def to_xarray(data: Dataset):
         variables["signal"] = (("k",), data.signal, {
             "long_name": "signal vector (v of the patch model, μ of the benign model)",
             "units": "1"})
+    from ..runfile import CONVENTIONS, history
+
     settings = section_dict(data.config)
     return xr.Dataset(variables, attrs={
         "title": f"adamgen data set: {DATA_MODELS[data.kind].doc}",
-        "Conventions": "CF-1.11",
+        "Conventions": CONVENTIONS,
+        "history": history(f"drawn from the '{data.kind}' model, seed {data.seed}"),
         "source": DATA_MODELS[data.kind].reference,
         "seed": data.seed,
         **{k: _plain(v) for k, v in settings.items() if v is not None},

@@ -56,7 +56,7 @@ def add_decayed_weights(weight_decay: Tensor) -> Transform:
 
     Placed before a preconditioner it is coupled L2 regularisation (the gradient of
     (λ/2)‖W‖²_F, as in Adam, SGD, SignSGD); placed after it, and followed by `scale_by_lr`,
-    it is decoupled weight decay W ← (1 − ηλ) W − η u (AdamW, SignSGDW) [SPEC §3].
+    it is decoupled weight decay W ← (1 − ηλ) W − η u (AdamW, SignSGDW) [docs/science.md §3].
     """
     return _stateless(lambda u, params: u + per_run(weight_decay, u) * params)
 

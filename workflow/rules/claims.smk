@@ -1,4 +1,4 @@
-# The convex counterpart (SPEC E3) and the claims report checked against every summary.
+# The convex counterpart (E3, docs/science.md §6) and the claims report checked against every summary.
 
 
 rule convex:

@@ -39,13 +39,14 @@ LOCKSTEP = (
     else []
 )
 DATASETS = {
-    run.data_path: run for run in RUNS.values()
+    run.data_path: run.config for run in RUNS.values()
 }  # one run stands for its data set
 DATASETS |= {
-    ex.data_path(run): ex.Run(run, {})
-    for c in CONVEX.values()
-    for run in c.data_runs.values()
+    ex.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
+DATA_GROUPS = (
+    ex.data_groups(DATASETS, config["runs_per_job"]) if config["runs_per_job"] > 1 else []
+)
 
 
 wildcard_constraints:
@@ -74,8 +75,8 @@ def run_gpus(wildcards):
 
 def dataset_config(wildcards):
     """Only what the data set depends on: its data settings and seed."""
-    run = DATASETS[f"{ex.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"].config
-    return {"seed": run.seed, "data": run.to_dict()["data"]}
+    run = DATASETS[f"{ex.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"]
+    return [{"seed": run.seed, "data": run.to_dict()["data"]}]
 
 
 def experiment_runs(wildcards):

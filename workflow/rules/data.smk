@@ -1,16 +1,39 @@
 # One data set per (data settings, seed), shared by every optimizer and experiment that uses it.
+# With runs_per_job > 1, data sets are drawn up to that many per job (rules data_<k>); their
+# files are marked update() and a job writes only the missing ones.
 
 
-rule dataset:
-    output:
-        f"{ex.RESULTS}/data/{{spec}}/seed{{seed}}.nc",
-    log:
-        f"{ex.RESULTS}/logs/data/{{spec}}/seed{{seed}}.log",
-    benchmark:
-        f"{ex.RESULTS}/benchmarks/data/{{spec}}/seed{{seed}}.tsv"
-    conda:
-        "../../environment.yml"
-    params:
-        dataset=dataset_config,
-    script:
-        "../../scripts/make_dataset.py"
+if config["runs_per_job"] == 1:
+
+    rule dataset:
+        output:
+            f"{ex.RESULTS}/data/{{spec}}/seed{{seed}}.nc",
+        log:
+            f"{ex.RESULTS}/logs/data/{{spec}}/seed{{seed}}.log",
+        benchmark:
+            f"{ex.RESULTS}/benchmarks/data/{{spec}}/seed{{seed}}.tsv"
+        conda:
+            "../../environment.yml"
+        params:
+            datasets=dataset_config,
+        script:
+            "../../scripts/make_dataset.py"
+
+else:
+    for group in DATA_GROUPS:
+
+        rule:
+            name:
+                f"data_{group.name}"
+            output:
+                [update(path) for path in group.paths],
+            log:
+                f"{ex.RESULTS}/logs/data/group{group.name}.log",
+            benchmark:
+                f"{ex.RESULTS}/benchmarks/data/group{group.name}.tsv"
+            conda:
+                "../../environment.yml"
+            params:
+                datasets=group.specs(),
+            script:
+                "../../scripts/make_dataset.py"

@@ -41,7 +41,7 @@ else:
                 f"{ex.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
             conda:
                 "../../environment.yml"
-            threads: len(group.runs)  # runs train in parallel; Snakemake caps it at --cores
+            threads: group.threads  # Snakemake caps it at --cores
             resources:
                 mem_mb=group.memory_mb(),
                 gpu=int(group.runs[0].config.train.device.startswith("cuda")),
