@@ -29,8 +29,6 @@ from .config import key_doc
 from .experiments import dim_name
 from .probes import variables
 
-SIZES = {"j": 2}  # lengths of the dimensions a summarized variable keeps
-
 
 def _summarized(ds: xr.Dataset, run) -> dict[str, tuple[xr.DataArray, str, str]]:
     """summary name → (trajectory, long name, units) of one run file."""
@@ -79,13 +77,16 @@ def summarize(manifest: dict) -> xr.Dataset:
     epochs = np.array(sorted(set().union(*(ds["epoch"].values.tolist() for _, ds, _ in runs))))
 
     meta = {}  # summary name → (kept dims, long name, units), in the order the runs declare
-    for _, _, series in runs:
+    kept_coords = {}  # j, layer, ...: the same in every run of an experiment
+    for _, ds, series in runs:
         for name, (values, long_name, units) in series.items():
-            meta.setdefault(name, (tuple(d for d in values.dims if d != "epoch"), long_name,
-                                   units))
-    traj = {n: np.full(shape + (len(epochs),) + tuple(SIZES[d] for d in kept), np.nan)
-            for n, (kept, _, _) in meta.items()}
-    final = {n: np.full(shape + tuple(SIZES[d] for d in kept), np.nan)
+            kept = tuple(d for d in values.dims if d != "epoch")
+            meta.setdefault(name, (kept, long_name, units))
+            for d in kept:
+                kept_coords.setdefault(d, ds[d])
+    traj = {n: np.full(shape + (len(epochs),) + tuple(kept_coords[d].size for d in kept),
+                       np.nan) for n, (kept, _, _) in meta.items()}
+    final = {n: np.full(shape + tuple(kept_coords[d].size for d in kept), np.nan)
              for n, (kept, _, _) in meta.items()}
     with_weights = (all("weights_final" in ds for _, ds, _ in runs)
                     and len({ds["weights_final"].shape for _, ds, _ in runs}) == 1)
@@ -127,10 +128,9 @@ def summarize(manifest: dict) -> xr.Dataset:
     coords = {dim_name(a): (dim_name(a), _coordinate_values(v),
                             {"long_name": key_doc(dim_name(a)), "units": "1"})
               for a, v in axes.items()}
-    coords |= {"epoch": ("epoch", epochs, {"long_name": "training epoch", "units": "1"}),
-               "j": ("j", np.array([1, -1], dtype=np.int8), {"long_name": "class j",
-                                                           "units": "1"})}
-    coords |= _shared_settings([ds for _, ds, _ in runs], [*dims, "epoch", "j", "r", "i"])
+    coords |= {"epoch": ("epoch", epochs, {"long_name": "training epoch", "units": "1"})}
+    coords |= {d: (d, c.values, dict(c.attrs)) for d, c in kept_coords.items()}
+    coords |= _shared_settings([ds for _, ds, _ in runs], [*dims, "epoch", *kept_coords])
     return xr.Dataset(data_vars, coords=coords, attrs={
         "title": f"adamgen summary of experiment {manifest['name']}",
         "Conventions": runfile.CONVENTIONS,

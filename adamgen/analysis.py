@@ -90,6 +90,19 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
     return combined.drop_vars("path").set_index(run=dims).unstack("run")
 
 
+# --- E1/E6: the flip of feature learning -----------------------------------------------------
+
+def flip_epoch(epochs: np.ndarray, feature: np.ndarray) -> float:
+    """The first probe epoch after its peak at which feature learning is negative (Zou et al.
+    Lemma 5.3: Adam's feature learning rises, then flips); NaN where it never does."""
+    ok = np.isfinite(feature)
+    if not ok.any():
+        return float("nan")
+    peak = int(np.nanargmax(np.where(ok, feature, -np.inf)))
+    after = np.flatnonzero(ok[peak:] & (feature[peak:] < 0))
+    return float(epochs[peak + after[0]]) if after.size else float("nan")
+
+
 # --- E7: where benign overfitting turns harmful ---------------------------------------------
 
 def boundary_snr(error: np.ndarray, snr: np.ndarray, threshold: float) -> float:

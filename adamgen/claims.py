@@ -16,10 +16,13 @@ A claims file (config/claims.yaml) lists entries like
 and, optionally,
 
       contrast: {optimizer: [gd, adam]}   # the metric at b compared with the metric at a
+      compare: {a: {optimizer: sgd_momentum}, b: {optimizer: padam, p: 0.0}}
+                                          # ... or between two selections of the grid
       as: difference                      # b − a; or log10_ratio, or relative_distance
       average: [batch_size]               # grid axes to average over before the check
       maximum: [data_n, data_snr]         # ... or take the largest (smallest: minimum) value
       j: -1                               # the class for per-class metrics (default +1)
+      layer: "j=+1"                       # the layer for per-layer metrics (default: first)
       threshold: 0.25                     # for the boundary metrics
 
 `expect` is `< x`, `<= x`, `> x`, `>= x` or `x ± t`. Each claim is evaluated per seed and the
@@ -34,7 +37,7 @@ import html
 import io
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ import numpy as np
 import xarray as xr
 
 from ._io import atomic_path
-from .analysis import boundary_fit
+from .analysis import boundary_fit, flip_epoch
 from .config import load_yaml
 from .errors import ConfigError
 from .experiments import dim_name
@@ -149,6 +152,42 @@ def _log10_boundary_snr(ds, c):
     return _boundary_over_n(ds, c, per_n)
 
 
+def _layer(ds, c) -> str:
+    return c.layer if c.layer is not None else ds["layer"].values.tolist()[0]
+
+
+def _rmed_median(ds, c):
+    """The median of R_med along the run (its probe epochs after the first)."""
+    series = ds["rmed"].sel(layer=_layer(ds, c), drop=True).isel(epoch=slice(1, None))
+    return series.median("epoch", skipna=True)
+
+
+def _rmed_slope_log_d(ds, c):
+    """Slope of the final R_med against ln d (Jiang et al.: Ω(log d) for SGD+M), per seed."""
+    final = ds["final_rmed"].sel(layer=_layer(ds, c), drop=True)
+    if "data_d" not in final.dims:
+        raise ConfigError(f"claim {c.id}.metric", "rmed_slope_log_d needs the axis data.d")
+    log_d = np.log(final["data_d"].values.astype(float))
+
+    def slope(values):
+        ok = np.isfinite(values)
+        return np.polyfit(log_d[ok], values[ok], 1)[0] if ok.sum() >= 2 else np.nan
+
+    return xr.apply_ufunc(slope, final, input_core_dims=[["data_d"]], vectorize=True)
+
+
+def _flip_epoch(ds, c):
+    """The epoch where feature learning turns negative after its peak; NaN if it never does."""
+    feature = ds["feature_learning_max"].sel(j=c.j, drop=True)
+    return xr.apply_ufunc(lambda f: flip_epoch(ds["epoch"].values, f), feature,
+                          input_core_dims=[["epoch"]], vectorize=True)
+
+
+def _switch_p(ds, c):
+    """Padam's smallest p whose final test error reaches the threshold (per seed)."""
+    return _first_above(ds["final_test_error"], ds["status"], "p", c.threshold)
+
+
 def _final_weights(ds, c):
     if "final_weights" not in ds:
         raise KeyError("final_weights (set probes.store_weights: true for this experiment)")
@@ -173,6 +212,11 @@ METRICS = {
     "stall_boundary": _stall_boundary,
     "boundary_slope": _boundary_slope,
     "log10_boundary_snr": _log10_boundary_snr,
+    "rmed": lambda ds, c: ds["final_rmed"].sel(layer=_layer(ds, c), drop=True),
+    "rmed_median": _rmed_median,
+    "rmed_slope_log_d": _rmed_slope_log_d,
+    "flip_epoch": _flip_epoch,
+    "switch_p": _switch_p,
     "final_weights": _final_weights,
     # the convex counterpart (adamgen.convex)
     "distance": _final("distance"),
@@ -192,6 +236,11 @@ METRIC_DOCS = {
     "boundary_slope": "slope of log SNR* against log n, SNR* where the test error crosses "
                       "the threshold (Cao et al.: -1/q)",
     "log10_boundary_snr": "log10 SNR* per n",
+    "rmed": "final R_med = max |H_ii| / median |H_ii| of a layer",
+    "rmed_median": "median of R_med along the run",
+    "rmed_slope_log_d": "slope of the final R_med against ln d",
+    "flip_epoch": "first epoch after its peak with negative feature learning",
+    "switch_p": "smallest Padam p with final test error >= threshold",
     "final_weights": "final weights (with contrast: relative_distance)",
     "distance": "final ||w_adam - w_gd|| / ||w*||",
     "distance_peak": "largest ||w_adam - w_gd|| / ||w*|| along training",
@@ -225,7 +274,9 @@ class Claim:
     maximum: list = field(default_factory=list)
     minimum: list = field(default_factory=list)
     j: int = 1
+    layer: str | None = None
     threshold: float = 0.25
+    compare: dict | None = None
     figure: str = ""
     if_fails: str = ""
 
@@ -242,8 +293,8 @@ class Claim:
 
 
 _FIELDS = {"id", "claim", "source", "experiment", "metric", "expect", "paper", "where",
-           "contrast", "as", "average", "maximum", "minimum", "j", "threshold", "figure",
-           "if_fails"}
+           "contrast", "compare", "as", "average", "maximum", "minimum", "j", "layer",
+           "threshold", "figure", "if_fails"}
 
 
 def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
@@ -281,6 +332,14 @@ def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
                 isinstance(contrast, dict) and len(contrast) == 1
                 and all(isinstance(v, list) and len(v) == 2 for v in contrast.values())):
             raise ConfigError(f"{where}.contrast", "must map one axis to two values", contrast)
+        compare = entry.get("compare")
+        if compare is not None and not (isinstance(compare, dict) and set(compare) == {"a", "b"}
+                                        and all(isinstance(v, dict) for v in compare.values())):
+            raise ConfigError(f"{where}.compare", "must map a and b to grid selections",
+                              compare)
+        if compare is not None and (contrast is not None or as_ == "relative_distance"):
+            raise ConfigError(f"{where}.compare", "goes without contrast, and with 'as' "
+                              "difference or log10_ratio")
         if entry["metric"] == "final_weights" and (contrast is None or as_ != "relative_distance"):
             raise ConfigError(f"{where}.as", "final_weights needs a contrast with "
                               "'as: relative_distance'")
@@ -343,8 +402,19 @@ def _pick(values: xr.DataArray, dim: str, value) -> xr.DataArray | None:
     return values.sel({dim: matches[0]}, drop=True) if matches else None
 
 
+def _sides(c: Claim) -> list[Claim]:
+    """A `compare` claim's two selections, as claims of their own (a, then b)."""
+    return [replace(c, where={**c.where, **{dim_name(k): v for k, v in side.items()}},
+                    compare=None) for side in (c.compare["a"], c.compare["b"])]
+
+
 def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
     """The claim's metric, one value per seed (or a scalar); None if not run."""
+    if c.compare:
+        va, vb = (per_seed(ds, side) for side in _sides(c))
+        if va is None or vb is None:
+            return None
+        return COMBINE[c.as_](va, vb)
     sel = _select(ds, c)
     if sel is None:
         return None
@@ -391,8 +461,10 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]
     for c in claims:
         ds = summaries.get(c.experiment)
         values = None if ds is None else per_seed(ds, c)
-        sel = _select(ds, c) if values is not None else None
-        if sel is not None and "status" in sel and (np.asarray(sel["status"].values) == "").all():
+        sels = [] if values is None else [_select(ds, x) for x in
+                                            (_sides(c) if c.compare else [c])]
+        if any("status" in sel and (np.asarray(sel["status"].values) == "").all()
+               for sel in sels):
             values = None
         if values is None:
             rows.append(Row(c, "not run", reason=f"'{c.experiment}' has no such runs here"
@@ -401,7 +473,8 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]
         v = np.atleast_1d(values.values).astype(float)
         if not np.isfinite(v).all():
             undefined = int((~np.isfinite(v)).sum())
-            diverged, seeds = _diverged_seeds(sel) if "status" in sel else (0, 0)
+            diverged, seeds = max(_diverged_seeds(sel) if "status" in sel else (0, 0)
+                                  for sel in sels)
             if diverged:
                 reason = (f"diverged: {diverged} of {seeds} seeds have a run here whose loss "
                           "became infinite or NaN, so the value is undefined")

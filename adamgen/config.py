@@ -65,6 +65,9 @@ class ProbeConfig:
     epochs: tuple[int, ...] = key((), "extra probe epochs")
     extra: tuple[str, ...] = key((), "probe sets recorded on top of the data model's own: "
                                  f"{', '.join(OPT_IN)} (adamgen.probes)")
+    hessian_probes: int = key(0, "the hessian set's estimator: 0 the network's exact Hessian "
+                              "diagonal, k > 0 Hutchinson's with k Rademacher vectors",
+                              between(0, 10_000))
     noise_memorization_full: bool = key(False, "store the per-example noise coefficients "
                                         "(<w_{j,r}, xi_i> or rho_{j,r,i}) for every j, r, i")
     store_weights: bool = key(False, "store the initial and final weights W")
@@ -299,6 +302,10 @@ def _check_combination(run: RunConfig) -> None:
                               list(run.probes.extra))
     from .probes import active
 
+    names = [s.name for s in active(run)]
+    if run.probes.hessian_probes and "hessian" not in names:
+        raise ConfigError("probes.hessian_probes", "applies to the 'hessian' probe set; add it "
+                          "to probes.extra", run.probes.hessian_probes)
     if run.probes.noise_memorization_full and not any(s.per_example for s in active(run)):
         raise ConfigError("probes.noise_memorization_full", "no probe set of this run has "
                           "per-example noise coefficients", True)

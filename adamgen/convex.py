@@ -19,9 +19,9 @@ import torch
 import xarray as xr
 
 from . import __version__
-from .runfile import CONVENTIONS, history
 from .data import Dataset
 from .optim import build_optimizer, per_run_hyperparameters
+from .runfile import CONVENTIONS, history
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,21 @@ import math
 
 from .config import RunConfig, probe_epochs
 from .data import DATA_MODELS
-from .probes import variables
+from .models import NETWORKS
+from .probes import QUANTILES, variables
 from .resources import Estimate, MiB
 
-
-def _sizes(run: RunConfig) -> dict[str, int]:
-    """Lengths of the probe dimensions."""
-    return {"j": 2, "r": run.model.m, "i": run.data.n}
+SIZES = {  # length of each probe dimension, for a run
+    "j": lambda run: 2,
+    "r": lambda run: run.model.m,
+    "i": lambda run: run.data.n,
+    "layer": lambda run: len(NETWORKS[run.model.name].layers),
+    "quantile": lambda run: len(QUANTILES),
+}
 
 
 def values_per_probe(run: RunConfig) -> int:
-    sizes = _sizes(run)
-    return sum(math.prod(sizes[d] for d in var.dims) for var in variables(run).values())
+    return sum(math.prod(SIZES[d](run) for d in var.dims) for var in variables(run).values())
 
 
 def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = None,

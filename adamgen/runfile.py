@@ -25,7 +25,8 @@ from . import __version__
 from ._io import open_netcdf, write_netcdf, zlib
 from .config import RunConfig, key_doc, parse_run_config
 from .errors import DataFileError
-from .probes import PROBE_SETS, variables
+from .models import NETWORKS
+from .probes import PROBE_SETS, QUANTILES, variables
 
 if TYPE_CHECKING:
     from .trainer import RunResult
@@ -88,7 +89,14 @@ def to_xarray(result: "RunResult") -> xr.Dataset:
         var = declared[name]
         data_vars[name] = (("epoch", *var.dims), values,
                            {"long_name": var.long_name, "units": var.units})
-    if any("i" in declared[name].dims for name in result.probes):
+    used = {d for name in result.probes for d in declared[name].dims}
+    if "layer" in used:
+        coords["layer"] = ("layer", np.array(NETWORKS[cfg.model.name].layers),
+                           {"long_name": "layer (parameter group) of the network"})
+    if "quantile" in used:
+        coords["quantile"] = ("quantile", np.array(QUANTILES), {"long_name": "quantile",
+                                                                "units": "1"})
+    if "i" in used:
         coords["i"] = ("i", np.arange(cfg.data.n), {"long_name": "training example i",
                                                    "units": "1"})
         data_vars["y"] = ("i", result.labels, {"long_name": "training label y_i", "units": "1"})

@@ -104,3 +104,45 @@ def test_console_script_runs(config_file, tmp_path):
                          "--set", "optimizer.name=nope"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown optimizer" in proc.stderr
+
+
+def test_help_and_version_import_no_heavy_library():
+    """What makes `adamgen --help` answer at once (the time itself is measured by
+    benchmarks/bench_cli.py): torch, numba, xarray and matplotlib stay unimported."""
+    code = ("import sys, contextlib, io\n"
+            "from adamgen.cli import main\n"
+            "for argv in (['--help'], ['--version']):\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        main(argv)\n"
+            "print(sorted(m for m in ('torch', 'numba', 'xarray', 'matplotlib', 'netCDF4')\n"
+            "             if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_keys_prints_yaml_that_loads_back_to_the_defaults(capsys):
+    from adamgen.config import parse_run_config
+
+    assert main(["keys"]) == 0
+    listing = yaml.safe_load(capsys.readouterr().out)
+    assert listing["data"]["kind"] == "patch" and listing["train"]["batch_size"] is None
+    assert listing["probes"]["noise_memorization_full"] is False
+    assert listing["optimizer"]["lr"] is None  # required: no default
+    listing["optimizer"] = {"name": "adam", "lr": 1e-3}
+    run = parse_run_config(listing)
+    assert run == parse_run_config({"optimizer": {"name": "adam", "lr": 1e-3}})
+
+
+def test_unset_drops_a_key_and_a_foreign_key_says_how(config_file, capsys):
+    cfg = str(config_file(optimizer={"name": "adam", "lr": 1e-3, "betas": [0.9, 0.99]}))
+    assert main(["config", cfg, "--set", "optimizer.name=sgd"]) == 2
+    err = capsys.readouterr().err
+    assert "'optimizer.betas': is not a setting of sgd" in err
+    assert "drop it with --unset optimizer.betas" in err
+    assert main(["config", cfg, "--set", "optimizer.name=sgd", "--unset", "optimizer.betas"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["optimizer"] == {
+        "name": "sgd", "lr": 1e-3, "weight_decay": 1e-4}
+    assert main(["config", cfg, "--unset", "optimizer.nothing"]) == 2
+    assert "'optimizer.nothing': --unset: the config does not set this key" in \
+        capsys.readouterr().err

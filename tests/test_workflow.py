@@ -15,6 +15,7 @@ from adamgen import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = conftest.TINY_WORKFLOW
+pytestmark = pytest.mark.slow  # every test here runs Snakemake
 
 
 snakemake = conftest.snakemake

@@ -1,7 +1,8 @@
 """Data models: one module and one row each in `DATA_MODELS`, and their NetCDF files.
 
-    patch    Zou et al. / Tang et al.: 1-sparse feature patch, sparse noise with feature noise
-    benign   Cao et al.: signal y·μ and dense Gaussian noise orthogonal to μ
+    patch     Zou et al. / Tang et al.: 1-sparse feature patch, sparse noise with feature noise
+    benign    Cao et al.: signal y·μ and dense Gaussian noise orthogonal to μ
+    whitened  Jiang et al.: whitened Gaussian inputs, linear targets (regression)
 
 A run's `data.kind` picks the row; its keys are that model's config dataclass. To add a data
 model, write a module with a config dataclass (`adamgen.settings.key` fields), `generate` and
@@ -13,10 +14,11 @@ from pathlib import Path
 
 from ..errors import DataFileError
 from ..resources import check_memory
-from . import benign, patch
+from . import benign, patch, whitened
 from .base import DataModel, Dataset, Split
 
-DATA_MODELS: dict[str, DataModel] = {m.kind: m for m in (patch.MODEL, benign.MODEL)}
+DATA_MODELS: dict[str, DataModel] = {m.kind: m for m in (patch.MODEL, benign.MODEL,
+                                                          whitened.MODEL)}
 
 __all__ = ["DATA_MODELS", "DataModel", "Dataset", "Split", "check_fits", "check_matches",
            "generate", "load", "save"]

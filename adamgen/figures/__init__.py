@@ -10,6 +10,11 @@
                                 n·SNR^q = C (Cao et al.'s phase transition)
     across_boundary-<optimizer> at the largest n, the dynamics at the grid's SNR values just
                                 below and just above the boundary (γ and ρ of Cao et al.)
+    feature_vs_<axis>           final feature learning against any swept numeric axis (Padam's p)
+    rmed                        R_med per layer against epoch, one line per optimizer, the flip
+                                of feature learning marked (Jiang et al.; the hessian probes)
+    rmed_at_flip                R_med where feature learning flips against the final test
+                                error, one point per run
 
 A row says for which experiments the kind exists (`instances`, read when the workflow is
 planned: this module imports neither matplotlib nor xarray), its report caption, and the
@@ -87,6 +92,11 @@ def swept(experiment) -> list[str]:
     return out
 
 
+def _records(experiment, probe_set: str) -> bool:
+    """Whether some run of the experiment records the probe set."""
+    return any(probe_set in {s.name for s in active(r.config)} for r in experiment.runs)
+
+
 def _both(*dims: str) -> Callable:
     return lambda experiment: [{}] if set(dims) <= set(swept(experiment)) else []
 
@@ -103,6 +113,14 @@ FIGURES: dict[str, FigureKind] = {k.name: k for k in (
                _both("data_n", "data_snr"), "phase"),
     FigureKind("across", "across_boundary-{optimizer}", "across", "phase diagram",
                _across_phase, "across_boundary"),
+    FigureKind("feature_sweep", "feature_vs_{axis}", "feature_sweep", "sweeps",
+               lambda e: [{"axis": a} for a in swept(e)] if _records(e, "feature_noise")
+               else [], "feature_sweep"),
+    FigureKind("rmed", "rmed", "rmed", "geometry",
+               lambda e: [{}] if _records(e, "hessian") else [], "rmed"),
+    FigureKind("rmed_at_flip", "rmed_at_flip", "rmed_at_flip", "geometry",
+               lambda e: [{}] if _records(e, "hessian") and _records(e, "feature_noise")
+               else [], "rmed_at_flip"),
 )}
 
 

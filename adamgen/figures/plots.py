@@ -172,6 +172,12 @@ def _log_axis(values: np.ndarray) -> bool:
 
 def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
     """Final test error against one axis; one line per combination of the other axes."""
+    return _final_sweep(summary, axis, "final_test_error", None, "final test error (fraction)",
+                        "final test error")
+
+
+def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, ylabel: str,
+                 what: str) -> plt.Figure:
     optimizers = summary["optimizer"].values.tolist()
     others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
     many = math.prod(summary.sizes[d] for d in others) > 6
@@ -183,7 +189,7 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
         x = sub[axis].values.astype(float)
         for values in itertools.product(*(sub[d].values.tolist() for d in others)):
             point = dict(zip(others, values, strict=True))
-            da = sub["final_test_error"].sel(point)
+            da = sub[variable].sel(point) if j is None else sub[variable].sel(j=j, **point)
             ran = (sub["status"].sel(point) != "")
             ok = ran.any("seed").values if "seed" in ran.dims else ran.values
             if "seed" in da.dims:
@@ -203,18 +209,22 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
             broken = ((status == "diverged").any("seed") if "seed" in status.dims
                       else status == "diverged").values
             if broken.any():
-                ax.plot(x[broken], np.full(int(broken.sum()), 1.0), "x", color="red", ms=8,
+                top = 1.0 if variable == "final_test_error" else np.nanmax(mean.values)
+                ax.plot(x[broken], np.full(int(broken.sum()), top), "x", color="red", ms=8,
                         mew=2, label="a seed diverged")
         if _log_axis(x):
             ax.set_xscale("log")
-        ax.set_ylim(-0.03, 1.03)
+        if variable == "final_test_error":
+            ax.set_ylim(-0.03, 1.03)
+        else:
+            ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel(axis_label(axis))
-        ax.set_ylabel("final test error (fraction)")
+        ax.set_ylabel(ylabel)
         ax.set_title(opt)
         ax.grid(alpha=0.3)
     _legend_below(fig, axes)
-    _title(fig, f"{summary.attrs['experiment']}: final test error against {axis} "
-                 "(mean ± std over seeds; dots: single seeds)")
+    _title(fig, f"{summary.attrs['experiment']}: {what} against {axis} "
+                "(mean ± std over seeds; dots: single seeds)")
     return fig
 
 
@@ -426,6 +436,99 @@ def across_boundary(summary: xr.Dataset, optimizer: str, threshold: float = 0.25
     _legend_below(fig, axes)
     _title(fig, f"{summary.attrs['experiment']}, {optimizer}: both sides of the boundary at "
                  f"n = {n:g} (mean and range over seeds)")
+    return fig
+
+
+def feature_sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
+    """Final feature learning max_r <w_{+1,r}, v> against one axis (as `sweep` does for the
+    test error): which side of zero a setting ends on."""
+    return _final_sweep(summary, axis, "final_feature_learning_max", 1,
+                        "final max_r <w_(+1,r), v> (1)", "final feature learning")
+
+
+def _run_points(summary: xr.Dataset):
+    """Every run of a summary: (its cell's coordinates, the cell)."""
+    ran = summary["status"] != ""
+    dims = [d for d in grid_dims(summary)]
+    for values in itertools.product(*(summary[d].values.tolist() for d in dims)):
+        point = dict(zip(dims, values, strict=True))
+        if bool(ran.sel(point)):
+            yield point, summary.sel(point)
+
+
+def rmed(summary: xr.Dataset) -> plt.Figure:
+    """R_med per layer against epoch, one line per optimizer (mean over seeds, range as a
+    band); a triangle marks where an optimizer's feature learning flips (median over the seeds
+    that flip) [Jiang et al.; Zou et al. Lemma 5.3]."""
+    from ..analysis import flip_epoch
+
+    layers = summary["layer"].values.tolist()
+    rest = [d for d in grid_dims(summary) if d not in ("optimizer", "seed")]
+    combos = list(itertools.product(*(summary[d].values.tolist() for d in rest)))
+    fig, axes = _panels(len(layers) * len(combos))
+    epoch = summary["epoch"].values
+    panels = [(layer, dict(zip(rest, c, strict=True))) for c in combos for layer in layers]
+    for ax, (layer, point) in zip(axes, panels, strict=False):
+        for k, opt in enumerate(summary["optimizer"].values.tolist()):
+            cell = summary.sel(optimizer=opt, **point)
+            if not (np.atleast_1d(cell["status"].values) != "").any():
+                continue
+            mean, lo, hi = _over_seeds(cell["rmed"].sel(layer=layer))
+            ok = np.isfinite(mean)
+            colour = f"C{k % 10}"
+            ax.plot(epoch[ok], mean[ok], color=colour, label=opt)
+            ax.fill_between(epoch[ok], lo[ok], hi[ok], color=colour, alpha=0.15, lw=0)
+            if "feature_learning_max" in cell:
+                feature = cell["feature_learning_max"].sel(j=1)
+                seeds = feature.transpose(..., "epoch").values.reshape(-1, len(epoch))
+                flips = [flip_epoch(epoch, f) for f in seeds]
+                flips = [f for f in flips if np.isfinite(f)]
+                if flips:
+                    at = float(np.median(flips))
+                    ax.plot(at, np.interp(at, epoch[ok], mean[ok]), "v", color=colour, ms=8,
+                            mec="black", label="feature learning flips" if k == 0 else None)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("R_med = max |H_ii| / median |H_ii| (1)")
+        ax.set_title(", ".join([f"layer {layer}"] + [_label({d: v}) for d, v in point.items()]))
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes)
+    _title(fig, f"{summary.attrs['experiment']}: uniformity of the Hessian diagonal per layer "
+                "(Jiang et al.), from the same initialisation")
+    return fig
+
+
+def rmed_at_flip(summary: xr.Dataset) -> plt.Figure:
+    """R_med of the first layer where feature learning flips, against the final test error,
+    one point per run (hollow: runs that never flip, at their last epoch)."""
+    from ..analysis import flip_epoch
+
+    fig, (ax,) = _panels(1)
+    epoch = summary["epoch"].values
+    layer = summary["layer"].values.tolist()[0]
+    colours = {o: f"C{k % 10}" for k, o in enumerate(summary["optimizer"].values.tolist())}
+    labelled = set()
+    for point, cell in _run_points(summary):
+        feature = cell["feature_learning_max"].sel(j=1).values
+        series = cell["rmed"].sel(layer=layer).values
+        at = flip_epoch(epoch, feature)
+        flipped = np.isfinite(at)
+        k = int(np.searchsorted(epoch, at)) if flipped else int(np.flatnonzero(
+            np.isfinite(series))[-1])
+        opt = point["optimizer"]
+        label = f"{opt}{'' if flipped else ' (no flip: last epoch)'}"
+        ax.plot(float(cell["final_test_error"]), series[k], "o" if flipped else "o",
+                color=colours[opt], mfc=colours[opt] if flipped else "none", ms=6,
+                label=None if label in labelled else label)
+        labelled.add(label)
+    ax.set_yscale("log")
+    ax.set_xlabel("final test error (fraction)")
+    ax.set_ylabel(f"R_med of layer {layer} at the flip (1)")
+    ax.grid(alpha=0.3)
+    _legend_below(fig, [ax])
+    _title(fig, f"{summary.attrs['experiment']}: does R_med where feature learning flips "
+                "predict the test error?")
     return fig
 
 

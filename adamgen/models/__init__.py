@@ -1,7 +1,8 @@
 """Networks: one row each in `NETWORKS`; `model.name` in a run config picks the row.
 
-    two_layer_cnn   F_j(W, x) = c Σ_r Σ_p σ(⟨w_{j,r}, x_p⟩) with σ = ReLU^q [Zou eq. 3.1;
-                    Tang Def. 3.2; Cao et al.], trained as lockstep tensor programs
+    two_layer_cnn     F_j(W, x) = c Σ_r Σ_p σ(⟨w_{j,r}, x_p⟩) with σ = ReLU^q [Zou eq. 3.1;
+                      Tang Def. 3.2; Cao et al.], trained as lockstep tensor programs
+    two_layer_linear  f(x) = w_2ᵀ W_1 x, squared loss [Jiang et al. §5]
 
 A row holds the network's config dataclass (its keys, read by validation and `adamgen keys`)
 and the module that implements it in torch, imported only when a run trains: reading a
@@ -41,6 +42,24 @@ class CNNConfig:
 
 
 @dataclass(frozen=True)
+class LinearConfig:
+    """Two-layer linear network f(x) = w_2ᵀ W_1 x with one output [Jiang et al. §5]."""
+
+    name: str = key("two_layer_linear", "network (adamgen.models.NETWORKS)",
+                    choice("two_layer_linear"))
+    alpha: float = key(1.0, "initialisation scale: w_2 ~ N(0, d^(-2 alpha)), W_1 ~ "
+                       "N(0, d^(-4 alpha))", positive)
+
+    PER_RUN = ()
+
+    def parameters(self, data) -> int:
+        return data.d * (data.d + 1)
+
+    def activations_per_example(self, data) -> int:
+        return data.d
+
+
+@dataclass(frozen=True)
 class Network:
     """One row of the network registry.
 
@@ -57,6 +76,7 @@ class Network:
     data: tuple[str, ...]
     layers: tuple[str, ...]
     reference: str
+    exact_hessian: bool = False  # its module has hessian_diagonal (else: Hutchinson)
 
     def impl(self) -> ModuleType:
         return importlib.import_module(self.implementation)
@@ -67,9 +87,15 @@ NETWORKS: dict[str, Network] = {
         name="two_layer_cnn", config=CNNConfig,
         doc="two-layer CNN with ReLU^q (or Huberized ReLU) filters, second layer fixed to c",
         implementation="adamgen.models.two_layer_cnn", data=("patch", "benign"),
-        layers=("j=+1", "j=-1"),
+        layers=("j=+1", "j=-1"), exact_hessian=True,
         reference="Zou et al. (ICLR 2023) eq. 3.1; Tang et al. (2025) Def. 3.2; Cao et al. "
                   "(NeurIPS 2022)"),
+    "two_layer_linear": Network(
+        name="two_layer_linear", config=LinearConfig,
+        doc="two-layer linear network w_2^T W_1 x with one output, squared loss",
+        implementation="adamgen.models.two_layer_linear", data=("whitened",),
+        layers=("W1", "W2"), exact_hessian=True,
+        reference="Jiang, Malik & Li (NeurIPS 2023) §5"),
 }
 
 

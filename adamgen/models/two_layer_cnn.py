@@ -40,6 +40,52 @@ def activation(z: Tensor, model) -> tuple[Tensor, Tensor]:
     return value, slope
 
 
+def curvature(z: Tensor, model) -> Tensor:
+    """σ''(z): q(q−1) z^(q−2) for ReLU^q; (q−1)/h · (z/h)^(q−2) on (0, h) for the Huberized
+    ReLU, 0 beyond (where it is linear) and for z ≤ 0."""
+    q, positive = model.q, z > 0
+    zp = z.clamp(min=0)
+    if model.activation == "relu":
+        second = q * (q - 1) * zp ** (q - 2) if q != 1 else torch.zeros_like(z)
+    else:
+        h = model.h
+        second = torch.where(z < h, (q - 1) / h * (zp.clamp(max=h) / h) ** (q - 2),
+                             torch.zeros_like(z))
+    return torch.where(positive, second, torch.zeros_like(z))
+
+
+def hessian_diagonal(W: Tensor, x: Tensor, y: Tensor, model,
+                     elements: int = 1 << 22) -> Tensor:
+    """Diagonal of the Hessian of the mean data loss with respect to W: [R, 2, m, d], exact.
+
+        ∂²L/∂w_{j,r,k}² = (1/N) Σ_i [ −ℓ_{j,i} c Σ_p σ''(z_{ijrp}) x_{ipk}²
+                                       + s_{+1,i} s_{−1,i} c² (Σ_p σ'(z_{ijrp}) x_{ipk})² ]
+
+    with z_{ijrp} = ⟨w_{j,r}, x_{i,p}⟩, s the softmax of F and ℓ_{j,i} = 1[y_i = j] − s_{j,i}
+    (the two-class loss's second derivative in F_j is s_{+1} s_{−1}). Examples are taken in
+    chunks, so that the per-example sums Σ_p σ' x hold at most `elements` values.
+    """
+    R, _, m, d = W.shape
+    N = x.shape[-3]
+    shared = x.ndim == 3
+    chunk = max(1, elements // (R * 2 * m * d))
+    total = torch.zeros_like(W)
+    for start in range(0, N, chunk):
+        xs, ys = x[..., start:start + chunk, :, :], y[..., start:start + chunk]
+        z = preactivations(W, xs)
+        value, slope = activation(z, model)
+        F = model.c * value.sum(dim=(3, 4))
+        s = torch.softmax(F, dim=-1)
+        ell = torch.nn.functional.one_hot(class_index(ys), 2).to(F.dtype) - s
+        first = -model.c * ell[..., None, None] * curvature(z, model)  # [R, n, 2, m, P]
+        spec = "npd" if shared else "rnpd"
+        total += torch.einsum(f"rnjmp,{spec}->rjmd", first, xs * xs)
+        u = torch.einsum(f"rnjmp,{spec}->rnjmd", slope, xs)  # Σ_p σ'(z) x_p
+        weight = model.c**2 * s[..., 0] * s[..., 1]  # [R, n]
+        total += torch.einsum("rn,rnjmd->rjmd", weight, u * u)
+    return total / N
+
+
 def init_weights(run) -> Tensor:
     """w_{j,r} ~ N(0, σ_0² I_d), from the seed's own stream: [2, m, d] in float64."""
     rng = generator(run.seed, "init")
@@ -72,6 +118,18 @@ def loss_and_grad(W: Tensor, x: Tensor, y: Tensor, model) -> tuple[Tensor, Tenso
     else:
         grad = torch.einsum("rnjmp,rnpd->rjmd", coef, x)
     return example_losses(F, y).mean(dim=1), grad * (-model.c / N)
+
+
+def mean_loss(W: Tensor, x: Tensor, y: Tensor, model) -> Tensor:
+    """Mean data loss [R], differentiable by autograd (for Hessian-vector products)."""
+    F, _ = logits(W, x, model)
+    return example_losses(F, y).mean(dim=1)
+
+
+def layer_values(T: Tensor) -> list[Tensor]:
+    """A tensor shaped like W split into the network's layers (NETWORKS row `layers`): the
+    filters of class j = +1 and of j = −1, each [R, m·d]."""
+    return [T[:, 0].flatten(1), T[:, 1].flatten(1)]
 
 
 def evaluate(W: Tensor, x: Tensor, y: Tensor, model,

@@ -7,6 +7,8 @@ how) and what tables, figures and claims can read.
                    [Zou Fig. 2; Tang App. D.2]                          patch model (default)
     signal_noise   the signal-noise decomposition W = W⁽⁰⁾ + j·γ·μ/‖μ‖² + Σ_i ρ_i ξ_i/‖ξ_i‖²
                    [Cao et al.; the slides]                             benign model (default)
+    hessian        R_med = max_i |H_ii| / median_i |H_ii| per layer, the Hessian diagonal's
+                   uniformity [Jiang et al. eq. 1]                      opt-in
 
 A data model's row lists the sets it records by default; `probes.extra` adds opt-in ones. To
 add a probe set: a module with `prepare(run, datasets, data_index, W0)` and
@@ -80,6 +82,16 @@ def _cnn_with_signal(run) -> str | None:
     return None
 
 
+def _hessian(run) -> str | None:
+    from ..models import NETWORKS
+
+    impl = NETWORKS[run.model.name]
+    if run.probes.hessian_probes == 0 and not impl.exact_hessian:
+        return (f"'{run.model.name}' has no exact Hessian diagonal; set probes.hessian_probes "
+                "to the number of Hutchinson probes")
+    return None
+
+
 def _one_noise_patch(run) -> str | None:
     reason = _cnn_with_signal(run)
     if reason is None and getattr(run.data, "patches", 2) != 2:
@@ -92,8 +104,10 @@ PROBE_SETS: dict[str, ProbeSet] = {
         "train_loss": Variable((), "mean training cross-entropy (nats), without the L2 term",
                                label="train loss"),
         "test_loss": Variable((), "mean test cross-entropy (nats)", label="test loss"),
-        "train_error": Variable((), "training error, ties counted as errors", label="train error"),
-        "test_error": Variable((), "test error, ties counted as errors", label="test error"),
+        "train_error": Variable((), "training error (a classifier's: ties counted as errors; a "
+                                    "regression network's: relative squared error)",
+                                label="train error"),
+        "test_error": Variable((), "test error (as the training error)", label="test error"),
         "grad_norm_l1": Variable((), "l1 norm of the full-batch gradient of the training "
                                      "objective", label="|grad|_1"),
         "grad_norm_l2": Variable((), "Frobenius norm of the full-batch gradient of the training "
@@ -142,7 +156,21 @@ PROBE_SETS: dict[str, ProbeSet] = {
                   Series("rho_pos_max", 1, "noise, j=+1: max_i max_r rho_bar"),
                   Series("rho_neg_min", 1, "noise, j=+1: min_i min_r rho_under")),
         dynamics_ylabel="decomposition coefficient (1)"),
+    "hessian": ProbeSet("hessian", "uniformity of the Hessian diagonal", {
+        "rmed": Variable(("layer",), "R_med = max_i |H_ii| / median_i |H_ii| over the layer's "
+                                     "parameters (Hessian of the training objective)",
+                         label="R_med"),
+        "rmed_damped": Variable(("layer",), "max_i |H_ii| / (median_i |H_ii| + 0.001 max_i "
+                                            "|H_ii|)", label="R_med damped"),
+        "hessian_diagonal_quantiles": Variable(("layer", "quantile"), "quantiles of |H_ii| "
+                                                                      "over the layer",
+                                               summary=None, label="|H_ii| quantiles"),
+    }, "adamgen.probes.hessian", _hessian,
+        reference="Jiang, Malik & Li (NeurIPS 2023) eq. 1"),
 }
+
+# the quantiles of |H_ii| the hessian set records (coordinate `quantile`)
+QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 
 # the sets `probes.extra` may name (core is always recorded)
 OPT_IN = tuple(name for name in PROBE_SETS if name != "core")

@@ -25,6 +25,7 @@ import xarray as xr
 
 from adamgen import experiments as ex
 
+pytestmark = pytest.mark.slow  # a real Slurm cluster, minutes
 SCRIPT = Path(__file__).with_name("slurm.sh")
 PROFILE = conftest.ROOT / "profiles" / "slurm"
 TINY = conftest.TINY_WORKFLOW
