@@ -402,6 +402,18 @@ def _pick(values: xr.DataArray, dim: str, value) -> xr.DataArray | None:
     return values.sel({dim: matches[0]}, drop=True) if matches else None
 
 
+def _reduce(values: xr.DataArray, masks, dim: str, how: str):
+    """Mean, max or min over `dim`, over the cells that ran (another optimizer's axis values
+    hold no run and are skipped); a diverged run among them makes the result undefined.
+    `masks` (ran, diverged) follow the values' cells, and are reduced with them."""
+    if masks is None or set(masks[0].dims) != set(values.dims):  # not the same cells
+        return getattr(values, how)(dim, skipna=False), None
+    ran, diverged = masks
+    out = getattr(values.where(ran), how)(dim, skipna=True)
+    ran, diverged = ran.any(dim), diverged.any(dim)
+    return out.where(ran & ~diverged), (ran, diverged)
+
+
 def _sides(c: Claim) -> list[Claim]:
     """A `compare` claim's two selections, as claims of their own (a, then b)."""
     return [replace(c, where={**c.where, **{dim_name(k): v for k, v in side.items()}},
@@ -431,12 +443,13 @@ def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
             values = np.sqrt(((vb - va) ** 2).sum(inner)) / np.sqrt((va ** 2).sum(inner))
         else:
             values = COMBINE[c.as_](va, vb)
+    masks = (sel["status"] != "", sel["status"] == "diverged") if "status" in sel else None
     for reduction, how in REDUCTIONS.items():
         for dim in getattr(c, reduction):
             if dim not in values.dims:
                 raise ConfigError(f"claim {c.id}.{reduction}", f"'{dim}' is not a remaining "
                                   "axis")
-            values = getattr(values, how)(dim, skipna=False)
+            values, masks = _reduce(values, masks, dim, how)
     extra = [d for d in values.dims if d != "seed"]
     if extra:
         raise ConfigError(f"claim {c.id}.where", f"leaves the axes {extra} open; fix them in "

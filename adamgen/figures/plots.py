@@ -57,20 +57,21 @@ def _panels(n: int, width: float = PANEL[0], height: float = PANEL[1]):
     return fig, list(axes.flat)
 
 
-def _legend_below(fig, axes) -> None:
-    """One legend for the figure, under the panels: labels gathered from every panel."""
+def _legend_below(fig, axes, dark: bool = False) -> None:
+    """One legend for the figure, under the panels: labels gathered from every panel. `dark`
+    gives it a grey background, for lines drawn in white over a heatmap."""
     seen = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, handle)
     if seen:
         fig.legend(list(seen.values()), list(seen), loc="outside lower center",
-                   ncol=min(2, len(seen)), frameon=False)
+                   ncol=min(2, len(seen)), frameon=dark, facecolor="0.55" if dark else None)
 
 
 def _title(fig, text: str) -> None:
     """A figure title wrapped to the figure's width."""
-    chars = int(fig.get_figwidth() * 13)
+    chars = int(fig.get_figwidth() * 11)
     fig.suptitle(textwrap.fill(text, chars))
 
 
@@ -246,16 +247,18 @@ def _mesh(ax, grid: xr.DataArray, xdim: str, ydim: str, label: str):
     values = grid.transpose(ydim, xdim).values
     mesh = ax.pcolormesh(_edges(x, xlog), _edges(y, ylog), np.ma.masked_invalid(values),
                          vmin=0, vmax=1, cmap="viridis")
+    size = 6 if max(values.shape) <= 10 else 5
     for (b, w), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(x[w], y[b], f"{v:.2f}", ha="center", va="center", fontsize=6,
+            ax.text(x[w], y[b], f"{v:.2f}", ha="center", va="center", fontsize=size,
                     color="white" if v < 0.5 else "black")
     for set_scale, set_ticks, set_lim, values_, log, edges in (
             (ax.set_xscale, ax.set_xticks, ax.set_xlim, x, xlog, _edges(x, xlog)),
             (ax.set_yscale, ax.set_yticks, ax.set_ylim, y, ylog, _edges(y, ylog))):
         if log:
             set_scale("log")
-        set_ticks(values_, [f"{v:g}" for v in values_])  # the grid's own values
+        step = math.ceil(len(values_) / 8)  # the grid's own values, at most eight labelled
+        set_ticks(values_[::step], [f"{v:g}" for v in values_[::step]])
         set_lim(edges[0], edges[-1])
     ax.minorticks_off()
     ax.tick_params(axis="x", labelrotation=45)
@@ -367,6 +370,9 @@ def phase(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
     fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
     for ax, (opt, point) in zip(axes, panels, strict=False):
         grid = error.sel(optimizer=opt, **point)
+        ran = summary["status"].sel(optimizer=opt, **point) != ""
+        ran = ran.any("seed") if "seed" in ran.dims else ran
+        grid = grid.isel(data_n=ran.any("data_snr").values, data_snr=ran.any("data_n").values)
         n, _ = _mesh(ax, grid, "data_n", "data_snr", "final test error")
         slope, intercept, star = boundary_fit(grid, threshold)
         ok = np.isfinite(star)
@@ -385,7 +391,7 @@ def phase(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
                         color="white", ls="--", lw=1.5, label="slope -1/q (n SNR^q = C)")
             title.append(f"slope {slope:.2f}")
         ax.set_title(", ".join(title))
-    _legend_below(fig, axes)
+    _legend_below(fig, axes, dark=True)
     _title(fig, f"{summary.attrs['experiment']}: final test error over n × SNR (mean over "
                  "seeds)")
     return fig
@@ -405,13 +411,13 @@ def across_boundary(summary: xr.Dataset, optimizer: str, threshold: float = 0.25
     panels = []
     for values in itertools.product(*(error[d].values.tolist() for d in rest)):
         point = dict(zip(rest, values, strict=True))
-        e = error.sel(point).sortby("data_snr")
+        e = error.sel(point).sortby("data_snr").dropna("data_snr")  # this optimizer's SNRs
         snr, values_ = e["data_snr"].values, e.values
         k = len(values_) - 1  # scanning down from the largest SNR, as boundary_snr does
         while k >= 0 and values_[k] <= threshold:
             k -= 1
         if 0 <= k < len(values_) - 1:
-            panels += [(point, "harmful side", snr[k]), (point, "benign side", snr[k + 1])]
+            panels += [(point, "harmful", snr[k]), (point, "benign", snr[k + 1])]
     fig, axes = _panels(max(1, len(panels)))
     epoch = summary["epoch"].values
     for ax, (point, side, value) in zip(axes, panels, strict=False):
@@ -427,8 +433,7 @@ def across_boundary(summary: xr.Dataset, optimizer: str, threshold: float = 0.25
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("epoch")
         ax.set_ylabel(" / ".join(s.dynamics_ylabel for s in sets))
-        ax.set_title(f"{side}: {_label({'data_n': n, 'data_snr': value, **point})}, "
-                     f"test error {test:.2f}")
+        ax.set_title(f"{side}: {_label({'data_snr': value, **point})} (test error {test:.2f})")
         ax.grid(alpha=0.3)
     if not panels:
         axes[0].text(0.5, 0.5, "no boundary inside the grid", ha="center",
