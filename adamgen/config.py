@@ -419,6 +419,8 @@ _Loader.add_implicit_resolver(
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys may override it
+            continue
         k = loader.construct_object(key_node, deep=True)
         if k in seen:
             raise yaml.constructor.ConstructorError(

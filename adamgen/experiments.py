@@ -206,6 +206,9 @@ def expand(name: str, spec: dict) -> Experiment:
             raise ConfigError(f"experiments.{name}.optimizers.{opt_name}",
                               f"is not an optimizer ({hint}choose from: "
                               f"{', '.join(OPTIMIZERS)})")
+    every_axis = {"optimizer", *shared}  # a `when` may match any optimizer's axis
+    for opt_spec in optimizers.values():
+        every_axis |= set((opt_spec or {}).get("grid") or {})
     for opt_name, opt_spec in optimizers.items():
         opt_spec = dict(opt_spec or {})
         own = opt_spec.pop("grid", None) or {}
@@ -224,7 +227,8 @@ def expand(name: str, spec: dict) -> Experiment:
             coords = {"optimizer": opt_name, **dict(zip(axes, combo, strict=True))}
             raw = fragment
             for i, rule in enumerate(rules):
-                raw = _apply_rule(raw, rule, coords, axes, f"experiments.{name}.when[{i}]")
+                raw = _apply_rule(raw, rule, coords, every_axis,
+                                  f"experiments.{name}.when[{i}]")
             raw = copy.deepcopy(raw)
             for axis, value in coords.items():
                 _set(raw, axis_key(axis), value)
@@ -257,12 +261,14 @@ def coordinate(run: RunConfig, axis: str) -> Any:
     return node
 
 
-def _apply_rule(raw: dict, rule: dict, coords: dict, axes: dict, where: str) -> dict:
+def _apply_rule(raw: dict, rule: dict, coords: dict, axes: set, where: str) -> dict:
+    """A `when` rule applied to one grid point: it matches where every one of its axes has
+    the given value (an axis the point's optimizer does not have never matches)."""
     match, changes = rule.get("match") or {}, rule.get("set") or {}
     for key in match:
-        if key not in coords and key not in axes:
+        if key not in axes:
             raise ConfigError(f"{where}.match.{key}", "is not a grid axis of this experiment")
-    if not all(coords.get(k) == v for k, v in match.items()):
+    if not all(key in coords and coords[key] == v for key, v in match.items()):
         return raw
     for axis in coords:
         section, _, leaf = axis_key(axis).partition(".")
