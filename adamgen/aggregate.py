@@ -114,8 +114,9 @@ def summarize(manifest: dict) -> xr.Dataset:
         data_vars[f"final_{name}"] = ((*dims, *kept), final[name],
                                       {**attrs, "long_name": f"final {long_name}"})
     if with_weights:
-        data_vars["final_weights"] = ((*dims, "j", "r", "k"), weights,
-                                      {"long_name": "final weights w_(j,r)", "units": "1"})
+        data_vars["final_weights"] = ((*dims, *runs[0][1]["weights_final"].dims), weights,
+                                      {"long_name": "final parameters of the network",
+                                       "units": "1"})
     data_vars["in_grid"] = (dims, (status != "").astype(np.int8), {
         "long_name": "whether the cell's optimizer has this grid point", "units": "1",
         "flag_values": np.array([0, 1], dtype=np.int8),

@@ -35,6 +35,7 @@ a run at the grid point diverged: a diverged run never makes a claim hold).
 import csv
 import html
 import io
+import json
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -439,7 +440,8 @@ def per_seed(ds: xr.Dataset, c: Claim) -> xr.DataArray | None:
         if va is None or vb is None:
             return None
         if c.as_ == "relative_distance":
-            inner = [d for d in va.dims if d in ("j", "r", "k")]
+            grid = set(json.loads(ds.attrs.get("grid_dims", "[]")))
+            inner = [d for d in va.dims if d not in grid]  # the parameters' own dimensions
             values = np.sqrt(((vb - va) ** 2).sum(inner)) / np.sqrt((va ** 2).sum(inner))
         else:
             values = COMBINE[c.as_](va, vb)

@@ -79,32 +79,34 @@ def to_xarray(result: "RunResult") -> xr.Dataset:
     cfg = result.config
     coords = {
         "epoch": ("epoch", result.epochs, {"long_name": "training epoch", "units": "1"}),
-        "j": ("j", np.array([1, -1], dtype=np.int8), {"long_name": "class j", "units": "1"}),
-        "r": ("r", np.arange(cfg.model.m), {"long_name": "neuron r", "units": "1"}),
         **setting_coordinates(cfg),
     }
     declared = variables(cfg)
-    data_vars = {}
+    data_vars, sizes = {}, {}
     for name, values in result.probes.items():
         var = declared[name]
         data_vars[name] = (("epoch", *var.dims), values,
                            {"long_name": var.long_name, "units": var.units})
-    used = {d for name in result.probes for d in declared[name].dims}
-    if "layer" in used:
-        coords["layer"] = ("layer", np.array(NETWORKS[cfg.model.name].layers),
-                           {"long_name": "layer (parameter group) of the network"})
-    if "quantile" in used:
-        coords["quantile"] = ("quantile", np.array(QUANTILES), {"long_name": "quantile",
-                                                                "units": "1"})
-    if "i" in used:
-        coords["i"] = ("i", np.arange(cfg.data.n), {"long_name": "training example i",
-                                                   "units": "1"})
+        sizes |= dict(zip(var.dims, values.shape[1:], strict=True))
+    index = {  # the coordinates of the dimensions the variables use
+        "j": (np.array([1, -1], dtype=np.int8), "class j"),
+        "r": (np.arange(sizes.get("r", 0)), "neuron r"),
+        "i": (np.arange(cfg.data.n), "training example i"),
+        "layer": (np.array(NETWORKS[cfg.model.name].layers),
+                  "layer (parameter group) of the network"),
+        "quantile": (np.array(QUANTILES), "quantile"),
+    }
+    for dim in sizes:
+        values, long_name = index[dim]
+        coords[dim] = (dim, values, {"long_name": long_name}
+                       | ({} if values.dtype.kind == "U" else {"units": "1"}))
+    if "i" in sizes:
         data_vars["y"] = ("i", result.labels, {"long_name": "training label y_i", "units": "1"})
     for when in ("initial", "final"):
         w = getattr(result, f"weights_{when}")
         if w is not None:
-            data_vars[f"weights_{when}"] = (("j", "r", "k"), w, {
-                "long_name": f"{when} weights w_(j,r)", "units": "1"})
+            data_vars[f"weights_{when}"] = (NETWORKS[cfg.model.name].weight_dims, w, {
+                "long_name": f"{when} parameters of the network", "units": "1"})
     attrs = {
         "title": "adamgen run: probe trajectory of one training run",
         "Conventions": CONVENTIONS,

@@ -77,6 +77,7 @@ class Network:
     layers: tuple[str, ...]
     reference: str
     exact_hessian: bool = False  # its module has hessian_diagonal (else: Hutchinson)
+    weight_dims: tuple[str, ...] = ("j", "r", "k")  # one run's parameter tensor, in run files
 
     def impl(self) -> ModuleType:
         return importlib.import_module(self.implementation)
@@ -94,7 +95,7 @@ NETWORKS: dict[str, Network] = {
         name="two_layer_linear", config=LinearConfig,
         doc="two-layer linear network w_2^T W_1 x with one output, squared loss",
         implementation="adamgen.models.two_layer_linear", data=("whitened",),
-        layers=("W1", "W2"), exact_hessian=True,
+        layers=("W1", "W2"), exact_hessian=True, weight_dims=("row", "k"),
         reference="Jiang, Malik & Li (NeurIPS 2023) §5"),
 }
 
