@@ -72,6 +72,7 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
                          compat="equals", join="outer", combine_attrs="drop_conflicts")
     combined = combined.assign_coords(run=("run", np.arange(len(files))),
                                       path=("run", np.array(files)))
+    combined = _closing(combined, datasets)
     varying = [n for n in names if combined[n].dims == ("run",)
                and len(np.unique(combined[n].values.astype(str))) > 1]
     if dims is None:
@@ -87,7 +88,21 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
     if len(set(keys)) != len(keys):
         raise ValueError(f"several runs share the settings {dims}; unfold along more of: "
                          f"{', '.join(varying)}")
-    return combined.drop_vars("path").set_index(run=dims).unstack("run")
+    return _closing(combined.drop_vars("path").set_index(run=dims).unstack("run"), datasets)
+
+
+def _closing(combined: xr.Dataset, datasets: list[xr.Dataset]) -> xr.Dataset:
+    """`combined.close()` (or `with open_runs(...) as runs:`) closes every file it was read from.
+
+    Closing explicitly matters with netCDF4: a lazily opened file left for the garbage collector
+    may be closed from a dask worker thread while another file is being opened, which the
+    netCDF-C library does not survive.
+    """
+    def close() -> None:
+        for ds in datasets:
+            ds.close()
+    combined.set_close(close)
+    return combined
 
 
 # --- E1/E6: the flip of feature learning -----------------------------------------------------

@@ -24,29 +24,30 @@ def runs_dir(tiny_workflow):
 
 @pytest.mark.slow
 def test_every_run_file_combines_in_one_call_with_its_own_settings(runs_dir):
-    runs = adamgen.open_runs(str(runs_dir / "*" / "*.nc"))
     planned = {r.path: r for e in ex.plan(conftest.TINY_WORKFLOW).values() for r in e.runs}
-    assert runs.sizes["run"] == len(planned) == 26
-    assert "dask" in type(runs["test_error"].data).__module__  # opened lazily
-    for k in range(runs.sizes["run"]):
-        run = planned[str(runs["path"].values[k]).split(str(runs_dir.parent.parent) + "/")[1]]
-        assert runs["optimizer"].values[k] == run.coords["optimizer"]
-        assert runs["seed"].values[k] == run.config.seed
-        assert runs["lr"].values[k] == run.config.optimizer["lr"]
-    # a setting a run does not have is NaN there: gd has no beta1
-    gd = runs.where(runs.optimizer == "gd", drop=True)
-    assert np.isnan(gd["beta1"].values).all()
-    by = runs.where(runs.data_kind == "patch", drop=True).groupby("optimizer")
-    assert set(by.groups) == {"adam", "adamw", "gd"}
+    with adamgen.open_runs(str(runs_dir / "*" / "*.nc")) as runs:
+        assert runs.sizes["run"] == len(planned) == 26
+        assert "dask" in type(runs["test_error"].data).__module__  # opened lazily
+        for k in range(runs.sizes["run"]):
+            path = str(runs["path"].values[k]).split(str(runs_dir.parent.parent) + "/")[1]
+            run = planned[path]
+            assert runs["optimizer"].values[k] == run.coords["optimizer"]
+            assert runs["seed"].values[k] == run.config.seed
+            assert runs["lr"].values[k] == run.config.optimizer["lr"]
+        # a setting a run does not have is NaN there: gd has no beta1
+        gd = runs.where(runs.optimizer == "gd", drop=True)
+        assert np.isnan(gd["beta1"].values).all()
+        by = runs.where(runs.data_kind == "patch", drop=True).groupby("optimizer")
+        assert set(by.groups) == {"adam", "adamw", "gd"}
 
 
 @pytest.mark.slow
 def test_runs_that_form_a_grid_unfold_along_its_axes(runs_dir):
     files = sorted(str(p) for p in (runs_dir / "adam").glob("B20-*.nc"))
-    grid = adamgen.open_runs(files)
-    assert dict(grid.sizes) == {"weight_decay": 2, "seed": 2, "epoch": grid.sizes["epoch"],
-                                "j": 2, "r": 4}
-    final = grid["test_error"].isel(epoch=-1).compute()
+    with adamgen.open_runs(files) as grid:
+        assert dict(grid.sizes) == {"weight_decay": 2, "seed": 2, "epoch": grid.sizes["epoch"],
+                                    "j": 2, "r": 4}
+        final = grid["test_error"].isel(epoch=-1).compute()
     with xr.open_dataset(files[0], engine="netcdf4") as one:
         point = {"weight_decay": one["weight_decay"].item(), "seed": one["seed"].item()}
         assert final.sel(point).item() == one["test_error"].values[-1]
@@ -57,10 +58,9 @@ def test_runs_that_form_a_grid_unfold_along_its_axes(runs_dir):
 @pytest.mark.slow
 def test_the_plain_xarray_call_keeps_each_files_settings(runs_dir):
     """What failed before: hyperparameters were global attributes, lost when combining."""
-    ds = xr.open_mfdataset(str(runs_dir / "*" / "*.nc"), combine="nested", concat_dim="run",
-                           engine="netcdf4")
-    assert set(ds["optimizer"].values.tolist()) == {"adam", "adamw", "gd"}
-    ds.close()
+    with xr.open_mfdataset(str(runs_dir / "*" / "*.nc"), combine="nested", concat_dim="run",
+                           engine="netcdf4") as ds:
+        assert set(ds["optimizer"].values.tolist()) == {"adam", "adamw", "gd"}
 
 
 def _cf_failures(path) -> list[str]:
