@@ -8,7 +8,8 @@ optimizer with the same seed therefore starts from the same data and the same we
 
 import numpy as np
 
-STREAMS = {"train_data": 0, "test_data": 1, "init": 2, "batch_order": 3, "hessian": 4}
+STREAMS = {"train_data": 0, "test_data": 1, "init": 2, "batch_order": 3, "hessian": 4,
+           "augment": 5}
 
 
 def generator(seed: int, stream: str) -> np.random.Generator:

@@ -3,6 +3,9 @@
     patch     Zou et al. / Tang et al.: 1-sparse feature patch, sparse noise with feature noise
     benign    Cao et al.: signal y·μ and dense Gaussian noise orthogonal to μ
     whitened  Jiang et al.: whitened Gaussian inputs, linear targets (regression)
+    digits        scikit-learn's 8×8 digits, 10 classes (bundled: no download)
+    noisy_digits  a digit patch and a sparse Gaussian noise patch, digit < 5 against ≥ 5
+    cifar10       CIFAR-10 from a local copy of its python version
 
 A run's `data.kind` picks the row; its keys are that model's config dataclass. To add a data
 model, write a module with a config dataclass (`adamgen.settings.key` fields), `generate` and
@@ -14,11 +17,12 @@ from pathlib import Path
 
 from ..errors import DataFileError
 from ..resources import check_memory
-from . import benign, patch, whitened
+from . import benign, images, patch, whitened
 from .base import DataModel, Dataset, Split
 
-DATA_MODELS: dict[str, DataModel] = {m.kind: m for m in (patch.MODEL, benign.MODEL,
-                                                          whitened.MODEL)}
+DATA_MODELS: dict[str, DataModel] = {m.kind: m for m in (
+    patch.MODEL, benign.MODEL, whitened.MODEL, images.DIGITS_MODEL, images.NOISY_DIGITS_MODEL,
+    images.CIFAR10_MODEL)}
 
 __all__ = ["DATA_MODELS", "DataModel", "Dataset", "Split", "check_fits", "check_matches",
            "generate", "load", "save"]

@@ -13,9 +13,10 @@ from ..resources import Estimate
 class Split:
     """Examples of one split.
 
-    x: [N, P, d] patches; y: [N] labels in {−1, +1}; signal_patch: [N] index of the patch
-    holding the signal (None where no patch does); xi: [N, P − 1, d] the noise vectors (kept
-    for the training split, which the noise probes read).
+    x: [N, P, d] patches (images: [N, C, H, W]); y: [N] labels in {−1, +1} (a data model with
+    `classes` > 2: class indices 0 … classes − 1); signal_patch: [N] index of the patch holding
+    the signal (None where no patch does); xi: [N, P − 1, d] the noise vectors (kept for the
+    training split, which the noise probes read).
     """
 
     x: np.ndarray
@@ -52,6 +53,13 @@ class DataModel:
                feature learning and noise memorization read them)
     probes     the probe sets recorded by default (adamgen.probes)
     reference  where the model comes from, for the docs
+    classes    2: labels ±1 (binary); more: class indices, images [N, C, H, W] for the
+               torch-module networks
+    stored     its data sets are drawn once per (settings, seed) into a data file; False: the
+               training job reads them itself (bundled or external images, nothing to draw)
+    sources    config → the external files it reads (None: none), the workflow's inputs
+    missing    config → why those files cannot be read (a line naming the path and how to
+               get them), or None; an experiment whose data are missing is not planned
     """
 
     kind: str
@@ -63,6 +71,10 @@ class DataModel:
     signal: bool
     probes: tuple[str, ...]
     reference: str
+    classes: int = 2
+    stored: bool = True
+    sources: Callable[[Any], list[str]] | None = None
+    missing: Callable[[Any], str | None] | None = None
 
 
 def labels(n: int, balanced: bool, rng: np.random.Generator) -> np.ndarray:
