@@ -42,7 +42,8 @@ MAX_PER_DECADE, MAX_LINEAR_POINTS = 1000, 1_000_000
 class TrainConfig:
     """Training protocol [docs/science.md §4]."""
 
-    batch_size: int | None = key(None, "mini-batch size B; must divide data.n; null means "
+    batch_size: int | None = key(None, "mini-batch size B; must divide data.n (an image "
+                                 "network takes a last, smaller batch instead); null means "
                                  "data.n (full batch)", at_least(1))
     epochs: int = key(10000, "T in epochs; an epoch is n/B steps over a fresh permutation",
                       at_least(0))
@@ -51,6 +52,16 @@ class TrainConfig:
     engine: str = key("auto", "'auto' (the first engine that supports the run: "
                       f"{', '.join(ENGINES)}) or one of them by name",
                       choice("auto", *ENGINES))
+    precision: str = key("float32", "'float32', or 'bf16': forward and backward passes under "
+                         "bfloat16 autocast with float32 weights and optimizer state (module "
+                         "engine; off for parity tests)", choice("float32", "bf16"))
+    checkpoint_every: int = key(0, "save the job's whole state every this many epochs (0: "
+                                "never); a killed job resumes from its last checkpoint",
+                                at_least(0))
+
+    def cross_checks(self):
+        if self.precision == "bf16" and self.dtype != "float32":
+            yield "precision", self.precision, "bf16 autocast keeps float32 weights (train.dtype)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,9 @@ class ProbeConfig:
     hessian_probes: int = key(0, "the hessian set's estimator: 0 the network's exact Hessian "
                               "diagonal, k > 0 Hutchinson's with k Rademacher vectors",
                               between(0, 10_000))
+    hessian_examples: int = key(0, "training examples the Hutchinson estimate reads (0: all; "
+                                "the first k otherwise: an image network's full set is costly)",
+                                at_least(0))
     noise_memorization_full: bool = key(False, "store the per-example noise coefficients "
                                         "(<w_{j,r}, xi_i> or rho_{j,r,i}) for every j, r, i")
     store_weights: bool = key(False, "store the initial and final weights W")
@@ -107,7 +121,8 @@ class RunConfig:
 
     @property
     def steps_per_epoch(self) -> int:
-        return self.data.n // self.batch_size
+        """n/B; an image network takes a last, smaller batch where B does not divide n."""
+        return -(-self.data.n // self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists for tuples): JSON- and YAML-safe, parses back to itself."""
@@ -293,8 +308,12 @@ def _check_combination(run: RunConfig) -> None:
     if run.train.engine != "auto":
         reason = ENGINES[run.train.engine].supports(run)
         if reason:
-            raise ConfigError("train.engine", f"cannot train this run: {reason}; use 'auto' or "
-                              "'reference'", run.train.engine)
+            raise ConfigError("train.engine", f"cannot train this run: {reason}; use 'auto'",
+                              run.train.engine)
+    else:
+        from .engines import choose
+
+        choose(run)  # some engine supports it, or a ConfigError saying why none does
     for name in run.probes.extra:
         reason = PROBE_SETS[name].applies(run)
         if reason:
@@ -326,7 +345,10 @@ def parse_run_config(raw: Any) -> RunConfig:
     optimizer = _parse_optimizer(raw.get("optimizer"))
     data, train = sections["data"], sections["train"]
     batch = data.n if train.batch_size is None else train.batch_size
-    if data.n % batch:
+    ragged = NETWORKS[sections["model"].name].module  # a last, smaller batch, as torch's loader
+    if batch > data.n and ragged:
+        raise ConfigError("train.batch_size", f"must be <= data.n = {data.n}", batch)
+    if data.n % batch and not ragged:
         raise ConfigError("train.batch_size", f"must divide data.n = {data.n}", batch)
     if OPTIMIZERS[optimizer["name"]].full_batch and batch != data.n:
         raise ConfigError("train.batch_size", f"must equal data.n = {data.n}: optimizer 'gd' is "

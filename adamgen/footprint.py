@@ -16,9 +16,15 @@ SIZES = {  # length of each probe dimension, for a run
     "j": lambda run: 2,
     "r": lambda run: run.model.m,
     "i": lambda run: run.data.n,
-    "layer": lambda run: len(NETWORKS[run.model.name].layers),
+    "layer": lambda run: len(NETWORKS[run.model.name].layer_names(run)),
     "quantile": lambda run: len(QUANTILES),
 }
+
+
+def eval_chunk(activations_per_example: int) -> int:
+    """Examples evaluated at once: at most 2048, and at most 2^28 activations (1 GiB in
+    float32) per chunk."""
+    return int(max(1, min(2048, 2**28 // max(1, activations_per_example))))
 
 
 def values_per_probe(run: RunConfig) -> int:
@@ -37,11 +43,12 @@ def run_memory(run: RunConfig, runs_in_job: int = 1, probe_count: int | None = N
     E = len(probe_epochs(run)) if probe_count is None else probe_count
     per_example = data.example_size()
     params = run.model.parameters(data)
+    activations = run.model.activations_per_example(data)
     parts = {k: datasets * v for k, v in DATA_MODELS[data.kind].memory(data).parts.items()}
     parts |= {
         "per-run inputs": width * (R * 2 * data.n + datasets * data.n_test) * per_example,
         "weights and optimizer state": width * R * 6 * params,
-        "evaluation": 8.0 * 3 * R * 2048 * run.model.activations_per_example(data),
+        "evaluation": 8.0 * 3 * R * eval_chunk(activations) * activations,
         "probes": 8.0 * R * E * values_per_probe(run),
         "interpreter and libraries": 300 * MiB,
     }

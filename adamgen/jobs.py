@@ -72,11 +72,19 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     for run in runs:
         log.info("train: %s", describe(run))
-    results = train(runs, datasets, progress_every=progress_every)
+    saved = checkpoint_path(outs[0])
+    results = train(runs, datasets, progress_every=progress_every, checkpoint=saved)
     for result, out in zip(results, outs, strict=True):
         runfile.save(result, out)
         log.info("wrote %s: %s", out, outcome(result))
+    saved.unlink(missing_ok=True)  # every run file is written: the checkpoint is spent
     return results
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """Where a job whose first run file is `out` keeps its checkpoint (hidden, beside it)."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.checkpoint")
 
 
 def outcome(result: RunResult) -> str:

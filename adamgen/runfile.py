@@ -92,7 +92,7 @@ def to_xarray(result: "RunResult") -> xr.Dataset:
         "j": (np.array([1, -1], dtype=np.int8), "class j"),
         "r": (np.arange(sizes.get("r", 0)), "neuron r"),
         "i": (np.arange(cfg.data.n), "training example i"),
-        "layer": (np.array(NETWORKS[cfg.model.name].layers),
+        "layer": (np.array(NETWORKS[cfg.model.name].layer_names(cfg)),
                   "layer (parameter group) of the network"),
         "quantile": (np.array(QUANTILES), "quantile"),
     }

@@ -10,9 +10,11 @@ probe points, with the chunk's permutations precomputed, and records the probe s
 (adamgen.probes) that the run asks for.
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,15 +69,52 @@ def _datasets(runs: list[RunConfig], provided: dict) -> tuple[list, np.ndarray]:
     return datasets, np.array([keys.index(dataset_key(r)) for r in runs], dtype=np.int64)
 
 
-def _chunks(schedule: np.ndarray, T: int, per_epoch: int):
-    """(first epoch, number of epochs) pieces that end on every probe epoch."""
+def _chunks(schedule: np.ndarray, per_epoch: int, start: int = 0, every: int = 0):
+    """(first epoch, number of epochs) pieces from `start` that end on every probe epoch and
+    on every multiple of `every` (the checkpoints)."""
     cap = max(1, min(CHUNK_RUN_STEPS // per_epoch, CHUNK_PERM_ENTRIES // per_epoch))
-    epoch = 0
-    for target in schedule[schedule > 0]:
+    if every:
+        cap = min(cap, every)
+    epoch = start
+    for target in schedule[schedule > start]:
         while epoch < target:
             size = min(cap, int(target) - epoch)
+            if every:
+                size = min(size, every - epoch % every)
             yield epoch, size
             epoch += size
+
+
+def _fingerprint(runs: list[RunConfig]) -> str:
+    return json.dumps([r.to_dict() for r in runs], sort_keys=True)
+
+
+def _load_checkpoint(path: Path, runs: list[RunConfig]) -> dict | None:
+    """A job's saved state, if `path` holds one of exactly these runs."""
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file: start over, and say so
+        log.warning("checkpoint %s is unreadable (%s); starting from epoch 0", path, err)
+        return None
+    if not isinstance(saved, dict) or saved.get("runs") != _fingerprint(runs):
+        log.warning("checkpoint %s belongs to other runs; starting from epoch 0", path)
+        return None
+    return saved
+
+
+def _to_device(value, device):
+    """Tensors inside a saved state (nested in tuples, lists and dicts) onto `device`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # an optimizer's NamedTuple
+        return type(value)(*(_to_device(v, device) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def duration(seconds: float) -> str:
@@ -95,11 +134,14 @@ def check_fits(runs: list[RunConfig]) -> None:
 
 
 def train(runs: list[RunConfig], datasets: dict | None = None,
-          progress_every: float = 10.0) -> list[RunResult]:
+          progress_every: float = 10.0, checkpoint: str | Path | None = None
+          ) -> list[RunResult]:
     """Train every run of `runs` in lockstep; they must share `lockstep_key`.
 
     `datasets` maps `dataset_key(run)` to already generated or loaded data; missing ones are
-    generated from the run's seed.
+    generated from the run's seed. With `checkpoint` (a file) and `train.checkpoint_every`,
+    the job's whole state is saved every that many epochs and a job that finds a checkpoint
+    of the same runs resumes from it: its numbers are those of an uninterrupted job.
     """
     first = runs[0]
     for r in runs[1:]:
@@ -131,7 +173,8 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     diverged_at = np.full(R, -1, dtype=np.int64)
 
     def probe(epoch: int) -> None:
-        stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": l2}
+        stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": l2,
+                 "objective": getattr(engine, "objective", None)}
         W, rec = engine.weights(), {}
         for (impl, _), state in zip(sets, states, strict=True):
             rec |= impl.record(state, W, stats)
@@ -144,10 +187,33 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
             diverged_at[r] = seen[r] if seen[r] >= 0 else epoch
         engine.stop(diverged_at >= 0)
 
-    loop_start = last_report = time.perf_counter()
-    probe(0)
-    done = 0
-    for epoch0, size in _chunks(schedule, T, R * (n // B)):
+    every = first.train.checkpoint_every if checkpoint else 0
+    saved = _load_checkpoint(Path(checkpoint), runs) if every else None
+    spent_before, done = 0.0, 0
+    if saved is not None:
+        engine.restore(_to_device(saved["engine"], device))
+        records[:] = saved["records"]
+        diverged_at[:] = saved["diverged_at"]
+        for g, state in zip(orders, saved["orders"], strict=True):
+            g.bit_generator.state = state
+        done, spent_before = saved["epoch"], saved["train_time_s"]
+        log.info("resumed from checkpoint %s at epoch %d/%d", checkpoint, done, T)
+
+    def save_checkpoint(epoch: int, spent: float) -> None:
+        from ._io import atomic_path
+
+        state = {"runs": _fingerprint(runs), "epoch": epoch, "records": records,
+                 "diverged_at": diverged_at, "orders": [g.bit_generator.state for g in orders],
+                 "engine": _to_device(engine.checkpoint(), "cpu"), "train_time_s": spent}
+        with atomic_path(checkpoint) as tmp:
+            torch.save(state, tmp)
+        log.info("checkpoint at epoch %d: %s", epoch, checkpoint)
+
+    loop_start = last_report = time.perf_counter() - spent_before
+    if saved is None:
+        probe(0)
+    start = done
+    for epoch0, size in _chunks(schedule, R * first.steps_per_epoch, start, every):
         perms = None
         if B < n:
             perms = np.stack([np.stack([g.permutation(n) for g in orders]) for _ in range(size)])
@@ -158,14 +224,17 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
             if (diverged_at >= 0).all():
                 break
         now = time.perf_counter()
+        if every and done % every == 0 and done < T:
+            save_checkpoint(done, now - loop_start)
         if now - last_report >= progress_every:
             last_report = now
             spent = now - loop_start
+            rate = (done - start) / max(now - loop_start - spent_before, 1e-9)
             log.info("epoch %d/%d (%.0f%%), %s, %.0f steps/s, about %s left", done, T,
-                     100 * done / T, duration(spent), done * (n // B) / spent,
-                     duration(spent * (T - done) / done))
+                     100 * done / T, duration(spent), rate * first.steps_per_epoch,
+                     duration((T - done) / rate))
     elapsed = time.perf_counter() - loop_start
-    steps = done * (n // B)
+    steps = done * first.steps_per_epoch
     timing = {
         "wall_time_s": time.perf_counter() - started,
         "train_time_s": elapsed,

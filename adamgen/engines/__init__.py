@@ -4,6 +4,8 @@
                (numba, CPU): for the two-layer CNN on sparse data, optimizers with a kernel
     reference  the network's torch implementation and the optimizer's transforms, dense, on
                any device: the readable definition of every number
+    module     the torch-module image networks (batch norm, augmentation, bf16 autocast),
+               one module per run, the parameters a flat vector the transforms update
 
 `train.engine: auto` takes the first row, in this order, that supports the run, and the run's
 log says which ran and why the ones before it did not. A fast path is optional: where it has
@@ -17,6 +19,7 @@ no kernel, the reference engine runs. Every engine offers the trainer the same i
     test_stats()                     mean test loss and error [R]
     diverged()                       per run, the epoch whose loss first became non-finite, or −1
     stop(mask)                       stop advancing the runs where mask is true (diverged)
+    checkpoint() / restore(saved)    its whole state, to resume a killed job where it stopped
 """
 
 import importlib
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..data import DATA_MODELS
+from ..errors import ConfigError
+from ..models import NETWORKS
 from ..optim import OPTIMIZERS
 
 
@@ -40,6 +45,8 @@ class Engine:
 
 
 def _fast(run) -> str | None:
+    if run.train.precision != "float32":
+        return "it computes in full precision"
     if run.train.device != "cpu":
         return "it runs on the CPU"
     if run.model.name != "two_layer_cnn":
@@ -51,11 +58,27 @@ def _fast(run) -> str | None:
     return None
 
 
+def _module(run) -> str | None:
+    if not NETWORKS[run.model.name].module:
+        return f"'{run.model.name}' is not a torch-module network"
+    return None
+
+
+def _reference(run) -> str | None:
+    if NETWORKS[run.model.name].module:
+        return f"'{run.model.name}' is a torch module with state (the module engine trains it)"
+    if run.train.precision != "float32":
+        return "it computes in full precision (train.precision: float32)"
+    return None
+
+
 ENGINES: dict[str, Engine] = {
     "fast": Engine("fast", "structured-sparse numba kernels with fused optimizer updates (CPU)",
                    "adamgen.engines.fast:FastEngine", _fast),
     "reference": Engine("reference", "torch, dense, any device: the definition of every number",
-                        "adamgen.engines.reference:ReferenceEngine", lambda run: None),
+                        "adamgen.engines.reference:ReferenceEngine", _reference),
+    "module": Engine("module", "torch-module image networks, one module per run, any device, "
+                     "optional bf16 autocast", "adamgen.engines.module:ModuleEngine", _module),
 }
 
 
@@ -71,4 +94,5 @@ def choose(run) -> tuple[Engine, str]:
             why = "; ".join(skipped)
             return engine, f"auto: {why}" if why else "auto"
         skipped.append(f"not {engine.name}: {reason}")
-    raise AssertionError("the reference engine supports every run")  # a bug, not the config
+    raise ConfigError("train.engine", "no engine can train this run: " + "; ".join(skipped),
+                      requested)

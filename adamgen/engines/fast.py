@@ -127,3 +127,11 @@ class FastEngine:
 
     def stop(self, mask: np.ndarray) -> None:
         self.alive &= ~mask
+
+    def checkpoint(self) -> dict:
+        return {"W": self.W, "G": self.G, "S": self.S, "t": self.t, "alive": self.alive,
+                "diverged_at": self.diverged_at}
+
+    def restore(self, saved: dict) -> None:
+        for name, value in saved.items():
+            setattr(self, name, value)

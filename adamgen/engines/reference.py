@@ -69,3 +69,11 @@ class ReferenceEngine:
 
     def stop(self, mask: np.ndarray) -> None:
         """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
+
+    def checkpoint(self) -> dict:
+        return {"W": self.W, "state": self.state, "bad": self.bad,
+                "diverged_at": self.diverged_at}
+
+    def restore(self, saved: dict) -> None:
+        self.W, self.state, self.bad = saved["W"], saved["state"], saved["bad"]
+        self.diverged_at = saved["diverged_at"]

@@ -3,6 +3,9 @@
     two_layer_cnn     F_j(W, x) = c Σ_r Σ_p σ(⟨w_{j,r}, x_p⟩) with σ = ReLU^q [Zou eq. 3.1;
                       Tang Def. 3.2; Cao et al.], trained as lockstep tensor programs
     two_layer_linear  f(x) = w_2ᵀ W_1 x, squared loss [Jiang et al. §5]
+    small_cnn         two 3×3 convolutions and a linear layer, for the 8×8 digits
+    alexnet, vgg16, resnet18   the papers' CIFAR-10 networks [Zou Table 1; Tang App. D]
+                      (torch modules: adamgen.models.image_nets)
 
 A row holds the network's config dataclass (its keys, read by validation and `adamgen keys`)
 and the module that implements it in torch, imported only when a run trains: reading a
@@ -14,6 +17,9 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from ..settings import at_least, choice, key, positive
+
+
+IMAGE_NETS = "adamgen.models.image_nets"
 
 
 @dataclass(frozen=True)
@@ -59,14 +65,73 @@ class LinearConfig:
         return data.d
 
 
+class ImageNetwork:
+    """What the image networks' configs share: their sizes, read off the torch module built
+    on the meta device (torch is imported only when a plan asks for them)."""
+
+    PER_RUN = ()
+
+    def _info(self, data) -> tuple:
+        from .image_nets import shape_info
+
+        return shape_info(self, data)
+
+    def parameters(self, data) -> int:
+        return self._info(data)[0]
+
+    def layer_names(self, data) -> tuple[str, ...]:
+        return self._info(data)[1]
+
+    def activations_per_example(self, data) -> int:
+        return self._info(data)[2]
+
+
+def _image_name(name: str):
+    return key(name, "network (adamgen.models.NETWORKS)", choice(name))
+
+
+@dataclass(frozen=True)
+class SmallCNNConfig(ImageNetwork):
+    """conv 3×3 (width) – ReLU – conv 3×3 (2·width) – ReLU – max-pool – linear."""
+
+    name: str = _image_name("small_cnn")
+    width: int = key(16, "channels of the first convolution (the second has twice as many)",
+                     at_least(1))
+
+
+@dataclass(frozen=True)
+class AlexNetConfig(ImageNetwork):
+    """The CIFAR AlexNet (five convolutions, three max-pools, no batch norm) [Zou Table 1]."""
+
+    name: str = _image_name("alexnet")
+
+
+@dataclass(frozen=True)
+class VGG16Config(ImageNetwork):
+    """VGG-16 in its CIFAR form [Zou Table 1; Tang App. D]."""
+
+    name: str = _image_name("vgg16")
+    batch_norm: bool = key(True, "batch norm after every convolution")
+
+
+@dataclass(frozen=True)
+class ResNet18Config(ImageNetwork):
+    """ResNet-18 in its CIFAR form (3×3 stem, no max-pool) [Zou Table 1; Tang App. D]."""
+
+    name: str = _image_name("resnet18")
+
+
 @dataclass(frozen=True)
 class Network:
     """One row of the network registry.
 
-    implementation  module defining init_weights, logits, loss_and_grad, evaluate (torch)
-    data            data models whose inputs it reads (patches [N, P, d], labels ±1)
+    implementation  module defining init_weights, loss_and_grad, evaluate, layer_values
+                    (torch); a torch-module network's module defines build and FlatModule
+    data            data models whose inputs it reads
     layers          names of its parameter groups (the CNN's class j = +1 and j = −1), for
-                    per-layer statistics such as R_med
+                    per-layer statistics such as R_med; a torch-module network's depend on
+                    its config (its weight tensors: `layer_names`)
+    module          a torch module with state (batch norm), trained by the module engine
     """
 
     name: str
@@ -78,16 +143,21 @@ class Network:
     reference: str
     exact_hessian: bool = False  # its module has hessian_diagonal (else: Hutchinson)
     weight_dims: tuple[str, ...] = ("j", "r", "k")  # one run's parameter tensor, in run files
+    module: bool = False
 
     def impl(self) -> ModuleType:
         return importlib.import_module(self.implementation)
+
+    def layer_names(self, run) -> tuple[str, ...]:
+        return run.model.layer_names(run.data) if self.module else self.layers
 
 
 NETWORKS: dict[str, Network] = {
     "two_layer_cnn": Network(
         name="two_layer_cnn", config=CNNConfig,
         doc="two-layer CNN with ReLU^q (or Huberized ReLU) filters, second layer fixed to c",
-        implementation="adamgen.models.two_layer_cnn", data=("patch", "benign"),
+        implementation="adamgen.models.two_layer_cnn",
+        data=("patch", "benign", "noisy_digits"),
         layers=("j=+1", "j=-1"), exact_hessian=True,
         reference="Zou et al. (ICLR 2023) eq. 3.1; Tang et al. (2025) Def. 3.2; Cao et al. "
                   "(NeurIPS 2022)"),
@@ -97,6 +167,23 @@ NETWORKS: dict[str, Network] = {
         implementation="adamgen.models.two_layer_linear", data=("whitened",),
         layers=("W1", "W2"), exact_hessian=True, weight_dims=("row", "k"),
         reference="Jiang, Malik & Li (NeurIPS 2023) §5"),
+    **{row.name: row for row in (
+        Network(name="small_cnn", config=SmallCNNConfig,
+                doc="two 3x3 convolutions and a linear layer (a laptop-size image network)",
+                implementation=IMAGE_NETS, data=("digits", "cifar10"), layers=(),
+                weight_dims=("parameter",), module=True, reference="ours"),
+        Network(name="alexnet", config=AlexNetConfig,
+                doc="CIFAR AlexNet: five convolutions, no batch norm",
+                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
+                weight_dims=("parameter",), module=True, reference="Zou et al. Table 1"),
+        Network(name="vgg16", config=VGG16Config, doc="VGG-16, CIFAR form, batch norm",
+                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
+                weight_dims=("parameter",), module=True,
+                reference="Zou et al. Table 1; Tang et al. App. D"),
+        Network(name="resnet18", config=ResNet18Config, doc="ResNet-18, CIFAR form",
+                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
+                weight_dims=("parameter",), module=True,
+                reference="Zou et al. Table 1; Tang et al. App. D; Padam"))},
 }
 
 

@@ -126,7 +126,7 @@ def mean_loss(W: Tensor, x: Tensor, y: Tensor, model) -> Tensor:
     return example_losses(F, y).mean(dim=1)
 
 
-def layer_values(T: Tensor) -> list[Tensor]:
+def layer_values(T: Tensor, run=None) -> list[Tensor]:
     """A tensor shaped like W split into the network's layers (NETWORKS row `layers`): the
     filters of class j = +1 and of j = −1, each [R, m·d]."""
     return [T[:, 0].flatten(1), T[:, 1].flatten(1)]

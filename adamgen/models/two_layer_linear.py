@@ -83,6 +83,6 @@ def hessian_diagonal(W: Tensor, x: Tensor, y: Tensor, model) -> Tensor:
     return H
 
 
-def layer_values(T: Tensor) -> list[Tensor]:
+def layer_values(T: Tensor, run=None) -> list[Tensor]:
     """W_1 ([R, d·d]) and w_2 ([R, d])."""
     return [T[:, :-1].flatten(1), T[:, -1]]

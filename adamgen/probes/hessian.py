@@ -9,8 +9,11 @@ network's parameter groups (the two-layer CNN's: the filters of class j = +1 and
 
 The diagonal is the network's exact one where its module has `hessian_diagonal` and
 `probes.hessian_probes` is 0; otherwise Hutchinson's estimate diag(H) ≈ mean_k v_k ⊙ H v_k over
-Rademacher vectors v_k, with H v_k by automatic differentiation (any torch model). Where the
-weight decay is coupled, the objective's (λ/2)‖W‖² adds λ to every diagonal entry.
+Rademacher vectors v_k, with H v_k by automatic differentiation (any torch model; the image
+networks' loss in eval mode, over the first `probes.hessian_examples` training examples). Where
+the weight decay is coupled, the objective's (λ/2)‖W‖² adds λ to every diagonal entry. An image
+network's layers are its weight tensors (convolutions and linear maps; biases and batch-norm
+scales enter the diagonal but no layer).
 """
 
 from dataclasses import dataclass
@@ -60,10 +63,11 @@ def summaries(diagonal: Tensor, layers: list[Tensor]) -> dict[str, Tensor]:
 @dataclass
 class State:
     net: object
-    model: object
-    x: Tensor  # [R, n, ...] training inputs, float64
-    y: Tensor  # [R, n]
+    run: object
+    x: Tensor | None  # [R, n, ...] training inputs, float64 (None: the engine's objective)
+    y: Tensor | None  # [R, n]
     probes: int
+    examples: int  # training examples the estimate reads (0: all)
     generators: list
 
 
@@ -71,24 +75,33 @@ def prepare(run, datasets, data_index, W0) -> State:
     runs_seeds = [datasets[u].seed for u in data_index]
     gens = [torch.Generator().manual_seed(int(generator(s, "hessian").integers(2**62)))
             for s in runs_seeds]
-    return State(net=network(run).impl(), model=run.model,
-                 x=per_run_data(datasets, data_index, lambda d: d.train.x, W0, torch.float64),
-                 y=torch.stack([torch.as_tensor(datasets[u].train.y) for u in data_index]),
-                 probes=run.probes.hessian_probes, generators=gens)
+    k = run.probes.hessian_examples or None
+    own = not network(run).module  # a torch-module network's loss is its engine's
+    return State(
+        net=network(run).impl(), run=run,
+        x=per_run_data(datasets, data_index, lambda d: d.train.x[:k], W0, torch.float64)
+        if own else None,
+        y=torch.stack([torch.as_tensor(datasets[u].train.y[:k]) for u in data_index])
+        if own else None,
+        probes=run.probes.hessian_probes, examples=run.probes.hessian_examples,
+        generators=gens)
 
 
-def diagonal(state: State, W: Tensor) -> Tensor:
+def diagonal(state: State, W: Tensor, objective=None) -> Tensor:
     """The Hessian diagonal of the mean data loss at W, in float64."""
     W = W.double()
     if state.probes == 0:
-        return state.net.hessian_diagonal(W, state.x, state.y, state.model)
+        return state.net.hessian_diagonal(W, state.x, state.y, state.run.model)
 
     def loss(w):
-        return state.net.mean_loss(w, state.x, state.y, state.model).sum()
+        if state.x is None:
+            return objective(w, state.examples)
+        return state.net.mean_loss(w, state.x, state.y, state.run.model).sum()
 
     return hutchinson_diagonal(loss, W, state.probes, state.generators)
 
 
 def record(state: State, W: Tensor, stats) -> dict:
-    H = diagonal(state, W) + stats["l2"].double().reshape((-1,) + (1,) * (W.ndim - 1))
-    return summaries(H, state.net.layer_values(H))
+    H = diagonal(state, W, stats.get("objective"))
+    H = H + stats["l2"].double().reshape((-1,) + (1,) * (W.ndim - 1))
+    return summaries(H, state.net.layer_values(H, state.run))
