@@ -469,9 +469,12 @@ def _diverged_seeds(sel: xr.Dataset) -> tuple[int, int]:
     return int(diverged.sum()), int(ran.sum())
 
 
-def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]:
+def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset],
+             unavailable: dict[str, str] | None = None) -> list[Row]:
     """Every claim's verdict. A value that is undefined because a run diverged makes the claim
-    "inconclusive: diverged", never "holds"."""
+    "inconclusive: diverged", never "holds". `unavailable` says why an experiment of the
+    config was not planned (its data are not here)."""
+    unavailable = unavailable or {}
     rows = []
     for c in claims:
         ds = summaries.get(c.experiment)
@@ -482,8 +485,13 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset]) -> list[Row]
                for sel in sels):
             values = None
         if values is None:
-            rows.append(Row(c, "not run", reason=f"'{c.experiment}' has no such runs here"
-                            if ds is not None else f"experiment '{c.experiment}' not in config"))
+            if ds is not None:
+                reason = f"'{c.experiment}' has no such runs here"
+            elif c.experiment in unavailable:
+                reason = f"experiment '{c.experiment}' not planned: {unavailable[c.experiment]}"
+            else:
+                reason = f"experiment '{c.experiment}' not in config"
+            rows.append(Row(c, "not run", reason=reason))
             continue
         v = np.atleast_1d(values.values).astype(float)
         if not np.isfinite(v).all():

@@ -42,6 +42,7 @@ from .config import (
     parse_run_config,
     short_names,
 )
+from .data import DATA_MODELS
 from .errors import ConfigError
 from .footprint import run_memory
 from .optim import OPTIMIZERS
@@ -86,14 +87,26 @@ def run_path(run: RunConfig) -> str:
     return f"{RESULTS}/runs/{run_id(run)}.nc"
 
 
-def data_path(run: RunConfig) -> str:
+def data_path(run: RunConfig) -> str | None:
+    """The run's data file; None where the training job reads its images itself."""
     d = run.data
+    if not DATA_MODELS[d.kind].stored:
+        return None
     return f"{RESULTS}/data/{d.kind}-{d.label()}-{_digest(vars(d), 8)}/seed{run.seed}.nc"
 
 
 def memory_mb(run: RunConfig, runs_in_job: int = 1, datasets: int = 1) -> int:
     """The scheduler's memory request for a training job (`adamgen.footprint.run_memory`)."""
     return int(run_memory(run, runs_in_job, datasets=datasets).total / 2**20) + 1
+
+
+def sources(runs: list[RunConfig]) -> list[str]:
+    """The external files a set of runs reads (their data models' `sources`)."""
+    out: dict[str, None] = {}
+    for run in runs:
+        read = DATA_MODELS[run.data.kind].sources
+        out |= dict.fromkeys(read(run.data) if read else [])
+    return list(out)
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ class Run:
         return run_path(self.config)
 
     @property
-    def data_path(self) -> str:
+    def data_path(self) -> str | None:
         return data_path(self.config)
 
 
@@ -167,7 +180,7 @@ def _check_axis(where: str, axis: str) -> None:
         return
     section, _, leaf = axis.partition(".")
     keys = all_keys()
-    if section in keys and leaf in keys[section] and leaf not in ("kind", "name"):
+    if section in keys and leaf in keys[section]:
         return
     shorts = [s for s in short_names().values() if s != "optimizer"]
     close = difflib.get_close_matches(axis, shorts, n=1)
@@ -295,6 +308,26 @@ def plan(config: dict) -> dict[str, Experiment]:
     return {name: expand(name, spec or {}) for name, spec in experiments.items()}
 
 
+def available(experiments: dict[str, Experiment]) -> tuple[dict[str, Experiment],
+                                                          dict[str, str]]:
+    """The experiments whose data can be read here, and why each other one cannot (its data
+    model's `missing`: CIFAR-10 files not found). Files that exist but are broken raise."""
+    kept, reasons, seen = {}, {}, {}
+    for name, experiment in experiments.items():
+        for run in experiment.runs:
+            check = DATA_MODELS[run.config.data.kind].missing
+            if check is None:
+                continue
+            if run.config.data not in seen:
+                seen[run.config.data] = check(run.config.data)
+            if seen[run.config.data]:
+                reasons[name] = seen[run.config.data]
+                break
+        else:
+            kept[name] = experiment
+    return kept, reasons
+
+
 @dataclass(frozen=True)
 class LockstepGroup:
     """Runs that one job trains together (see `lockstep_groups`)."""
@@ -309,10 +342,16 @@ class LockstepGroup:
     @property
     def data_paths(self) -> list[str]:
         """The distinct data files its runs read (a job may span seeds and data settings)."""
-        return list(dict.fromkeys(r.data_path for r in self.runs))
+        return list(dict.fromkeys(r.data_path for r in self.runs if r.data_path))
+
+    @property
+    def sources(self) -> list[str]:
+        """External files its runs read (CIFAR-10's batches)."""
+        return sources([r.config for r in self.runs])
 
     def memory_mb(self) -> int:
-        return memory_mb(self.runs[0].config, len(self.runs), len(self.data_paths))
+        datasets = len({(r.config.seed, r.config.data) for r in self.runs})
+        return memory_mb(self.runs[0].config, len(self.runs), datasets)
 
     @property
     def threads(self) -> int:

@@ -12,5 +12,6 @@ with logs.workflow_job(snakemake.log[0]):
     summaries = {name: open_netcdf(path, "summary", ())
                  for name, path in zip(snakemake.params.names, snakemake.input.summaries,
                                        strict=True)}
-    rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries)
+    rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries,
+                           snakemake.params.unavailable)
     claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html)

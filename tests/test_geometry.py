@@ -131,8 +131,8 @@ def test_jiangs_linear_network_trains_on_whitened_data():
     (result,) = train([run])
     assert result.probes["train_error"][-1] < 1e-3 < result.probes["train_error"][0]
     assert result.probes["rmed"].shape[-1] == 2  # W1, w2
-    with pytest.raises(ValueError, match="'model.name' = 'two_layer_cnn': reads patch, benign "
-                                         "data, not 'whitened'"):
+    with pytest.raises(ValueError, match="'model.name' = 'two_layer_cnn': reads patch, benign, "
+                                         "noisy_digits data, not 'whitened'"):
         parse_run_config({"data": {"kind": "whitened"}, "optimizer": {"name": "gd", "lr": 1}})
 
 

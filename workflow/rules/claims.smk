@@ -81,5 +81,6 @@ rule claims:
         "../../environment.yml"
     params:
         names=list(EXPERIMENTS) + list(CONVEX),
+        unavailable=UNAVAILABLE,
     script:
         "../../scripts/claims.py"

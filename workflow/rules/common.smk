@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from adamgen import experiments as ex
 from adamgen import figures
-from adamgen.errors import AdamgenError
+from adamgen.errors import AdamgenError, ConfigError
 from adamgen.locks import clear_stale_lock, record_owner
 
 if workflow.is_main_process:
@@ -20,12 +20,18 @@ try:
     for path in workflow.configfiles:
         ex.check_config_file(path)
     validate(config, "../schemas/config.schema.yaml")
-    EXPERIMENTS = ex.plan(config)
+    EXPERIMENTS, UNAVAILABLE = ex.available(ex.plan(config))
     CONVEX = ex.plan_convex(config)
 except WorkflowError as err:
     raise WorkflowError(ex.explain_schema_error(err)) from None
-except AdamgenError as err:  # a config key, or a config file that cannot be read
+except ConfigError as err:  # a config key
     raise WorkflowError(f"invalid config: {err}") from None
+except AdamgenError as err:  # a config file or an input file that cannot be read
+    raise WorkflowError(f"bad input: {err}") from None
+
+if workflow.is_main_process:
+    for name, reason in UNAVAILABLE.items():
+        logger.warning(f"adamgen: experiment '{name}' is not planned: {reason}")
 
 # the claims file: relative to the working directory, else to this checkout
 CLAIMS = config["claims"]
@@ -39,8 +45,8 @@ LOCKSTEP = (
     else []
 )
 DATASETS = {
-    run.data_path: run.config for run in RUNS.values()
-}  # one run stands for its data set
+    run.data_path: run.config for run in RUNS.values() if run.data_path
+}  # one run stands for its data set (images read by the training job have none)
 DATASETS |= {
     ex.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
@@ -62,7 +68,11 @@ def _run(wildcards):
 
 
 def run_data(wildcards):
-    return _run(wildcards).data_path
+    return _run(wildcards).data_path or []
+
+
+def run_sources(wildcards):
+    return ex.sources([_run(wildcards).config])
 
 
 def run_mem_mb(wildcards):

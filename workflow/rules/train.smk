@@ -10,6 +10,7 @@ if config["runs_per_job"] == 1:
     rule train:
         input:
             data=run_data,
+            sources=run_sources,
         output:
             update(f"{ex.RESULTS}/runs/{{run}}.nc"),
         log:
@@ -33,6 +34,7 @@ else:
                 f"train_{group.name}"
             input:
                 data=group.data_paths,
+                sources=group.sources,
             output:
                 [update(path) for path in group.paths],
             log:
