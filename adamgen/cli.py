@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     d = with_config("data", "generate the run's dataset and write it as NetCDF")
     d.add_argument("--out", required=True, help="dataset file to write (.nc)")
     with_config("config", "print the fully resolved run config")
-    sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
+    k = sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
+    k.add_argument("--markdown", action="store_true",
+                   help="as the Markdown tables of config/README.md")
     return p
 
 
@@ -73,9 +75,9 @@ def cmd_config(args) -> None:
 
 
 def cmd_keys(args) -> None:
-    from .config import describe_keys
+    from .config import describe_keys, describe_keys_markdown
 
-    print(describe_keys())
+    print(describe_keys_markdown() if args.markdown else describe_keys())
 
 
 def _hint(err: AdamgenError, args) -> str:

@@ -591,3 +591,42 @@ def describe_keys() -> str:
         lines.append(f"{section}:")
         lines += _block(cls)
     return "\n".join(lines)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def describe_keys_markdown() -> str:
+    """The same registries as `describe_keys`, as the Markdown tables of config/README.md
+    (`adamgen keys --markdown`; tests/test_config.py checks that the README holds them)."""
+    from .probes import PROBE_SETS
+
+    out = ["| key | default | meaning |", "| --- | --- | --- |",
+           "| `seed` | 0 | data, initial weights and batch order follow from it |"]
+    for section, cls in FIXED.items():
+        out += [f"| `{section}.{f.name}` | `{_yaml_value(f.default)}` | {_cell(f.metadata['doc'])} |"
+                for f in dataclasses.fields(cls)]
+    for section, (name_key, registry, _) in VARIANTS.items():
+        out += ["", f"`{section}.{name_key}` picks the {section} section's keys:", "",
+                f"| `{name_key}` | what | keys (default) |", "| --- | --- | --- |"]
+        for name, row in registry.items():
+            keys = ", ".join(f"`{f.name}` ({_yaml_value(f.default)})"
+                             for f in dataclasses.fields(row.config) if f.name != name_key)
+            out.append(f"| `{name}` | {_cell(row.doc)} | {keys} |")
+    out += ["", "`optimizer.name` picks the optimizer; each accepts only its own settings:", "",
+            "| `name` | update | settings (default) |", "| --- | --- | --- |"]
+    for name, spec in OPTIMIZERS.items():
+        settings = ", ".join(f"`{k}` ({'required' if v is REQUIRED else _yaml_value(v)})"
+                             for k, v in spec.defaults.items())
+        out.append(f"| `{name}` | {_cell(spec.doc)} | {settings} |")
+    out += ["", "| optimizer setting | meaning |", "| --- | --- |"]
+    out += [f"| `{k}` | {_cell(h.doc)} |" for k, h in HYPERS.items()]
+    out += ["", "| `train.engine` | what |", "| --- | --- |", "| `auto` | the first of the "
+            "engines below that can train the run |"]
+    out += [f"| `{name}` | {_cell(e.doc)} |" for name, e in ENGINES.items()]
+    out += ["", "| probe set | what (a data model records its own; `probes.extra` adds the opt-in ones) |", "| --- | --- |"]
+    out += [f"| `{name}` | {_cell(getattr(ps, 'doc', ''))}{' (opt-in)' if name in OPT_IN else ''} |"
+            for name, ps in PROBE_SETS.items()]
+    return "\n".join(out)
+

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from adamgen.config import (
 )
 from adamgen.errors import ConfigError
 from adamgen.optim import OPTIMIZERS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_papers_experiment(tiny_raw):
@@ -133,3 +137,16 @@ def test_lockstep_key_separates_what_changes_the_program(tiny):
     assert lockstep_key(tiny(optimizer={"name": "adamw", "lr": 1e-3})) != base
     assert lockstep_key(tiny(optimizer={"name": "adam", "lr": 1e-3,
                                         "bias_correction": False})) != base
+
+
+def test_the_config_readme_lists_every_registry_row():
+    """config/README.md's key tables are `adamgen keys --markdown`, so no list goes stale."""
+    from adamgen.config import describe_keys_markdown
+
+    text = (ROOT / "config" / "README.md").read_text()
+    block = text.split("<!-- generated: adamgen keys --markdown -->\n")[1].split(
+        "\n<!-- end generated -->")[0]
+    assert block == describe_keys_markdown(), \
+        "config/README.md is stale: paste the output of `adamgen keys --markdown`"
+    for name in ("cifar10", "resnet18", "lion", "hessian", "module"):
+        assert f"`{name}`" in block
