@@ -605,8 +605,8 @@ def describe_keys_markdown() -> str:
     out = ["| key | default | meaning |", "| --- | --- | --- |",
            "| `seed` | 0 | data, initial weights and batch order follow from it |"]
     for section, cls in FIXED.items():
-        out += [f"| `{section}.{f.name}` | `{_yaml_value(f.default)}` | {_cell(f.metadata['doc'])} |"
-                for f in dataclasses.fields(cls)]
+        out += [f"| `{section}.{f.name}` | `{_yaml_value(f.default)}` | "
+                f"{_cell(f.metadata['doc'])} |" for f in dataclasses.fields(cls)]
     for section, (name_key, registry, _) in VARIANTS.items():
         out += ["", f"`{section}.{name_key}` picks the {section} section's keys:", "",
                 f"| `{name_key}` | what | keys (default) |", "| --- | --- | --- |"]
@@ -625,8 +625,9 @@ def describe_keys_markdown() -> str:
     out += ["", "| `train.engine` | what |", "| --- | --- |", "| `auto` | the first of the "
             "engines below that can train the run |"]
     out += [f"| `{name}` | {_cell(e.doc)} |" for name, e in ENGINES.items()]
-    out += ["", "| probe set | what (a data model records its own; `probes.extra` adds the opt-in ones) |", "| --- | --- |"]
-    out += [f"| `{name}` | {_cell(getattr(ps, 'doc', ''))}{' (opt-in)' if name in OPT_IN else ''} |"
+    out += ["", "| probe set | what (a data model records its own; `probes.extra` adds the "
+            "opt-in ones) |", "| --- | --- |"]
+    out += [f"| `{name}` | {_cell(ps.doc)}{' (opt-in)' if name in OPT_IN else ''} |"
             for name, ps in PROBE_SETS.items()]
     return "\n".join(out)
 

@@ -36,7 +36,7 @@ import naive  # noqa: E402
 from adamgen import data as datamod  # noqa: E402
 from adamgen.config import parse_run_config  # noqa: E402
 from adamgen.engines import choose  # noqa: E402
-from adamgen.model import init_weights  # noqa: E402
+from adamgen.models import network  # noqa: E402
 from adamgen.optim import per_run_hyperparameters  # noqa: E402
 from adamgen.seeding import generator  # noqa: E402
 
@@ -78,13 +78,12 @@ class Adamgen:
     def __init__(self, runs, datasets):
         dtype = getattr(torch, runs[0].train.dtype)
         self.runs = runs
-        W0 = torch.stack([init_weights(r) for r in runs]).to(dtype)
+        W0 = torch.stack([network(r).impl().init_weights(r) for r in runs]).to(dtype)
         name = runs[0].optimizer["name"]
         hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
-        engine = choose(runs[0].train.engine, torch.device("cpu"), datasets)
+        engine, _ = choose(runs[0])
         index = np.arange(len(runs)) % len(datasets)
-        self.engine = engine(datasets, index, W0, name, hyper, runs[0].model,
-                             runs[0].batch_size)
+        self.engine = engine.load()(runs[0], datasets, index, W0, hyper)
         self.orders = [generator(r.seed, "batch_order") for r in runs]
         self.epoch = 0
 
@@ -100,7 +99,7 @@ class Adamgen:
 
 def naive_model(run, dataset):
     dtype = getattr(torch, run.train.dtype)
-    model = naive.TwoLayerCNN(init_weights(run).to(dtype), run.model.q)
+    model = naive.TwoLayerCNN(network(run).impl().init_weights(run).to(dtype), run.model.q)
     opt = naive.make_optimizer(run.optimizer["name"], model.parameters(), run.optimizer["lr"],
                                run.optimizer["weight_decay"])
     x = torch.as_tensor(dataset.train.x).to(dtype)

@@ -356,6 +356,7 @@ def test_kill_9_at_random_points_then_a_plain_rerun_loses_nothing(tiny_workflow,
     import time
 
     config = copy.deepcopy(TINY)
+    config["experiments"] = {"tiny": config["experiments"]["tiny"]}
     config["experiments"]["tiny"]["grid"]["seed"] = [0]  # 7 runs: a quicker round
     config["convex"]["tiny_convex"]["seeds"] = [0]
     workdir = tmp_path / "killed"

@@ -18,7 +18,6 @@ from types import ModuleType
 
 from ..settings import at_least, choice, key, positive
 
-
 IMAGE_NETS = "adamgen.models.image_nets"
 
 

@@ -51,7 +51,9 @@ DATASETS |= {
     ex.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
 DATA_GROUPS = (
-    ex.data_groups(DATASETS, config["runs_per_job"]) if config["runs_per_job"] > 1 else []
+    ex.data_groups(DATASETS, config["runs_per_job"])
+    if config["runs_per_job"] > 1
+    else []
 )
 
 
