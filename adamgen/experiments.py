@@ -65,14 +65,28 @@ def _digest(obj: Any, length: int) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:length]
 
 
+# keys that came after the first release, left out of the hash at these values (what every
+# run had before they existed), so that runs finished then keep their paths
+LATER_KEYS = {("model", "name"): "two_layer_cnn", ("probes", "extra"): [],
+              ("probes", "hessian_probes"): 0, ("probes", "hessian_examples"): 0,
+              ("train", "precision"): "float32"}
+# how a run is carried out, not what it computes
+NOT_HASHED = {("train", "device"), ("train", "engine"), ("train", "checkpoint_every")}
+
+
 def run_hash(run: RunConfig) -> str:
     """Hash of everything that determines the run's numbers.
 
     Where it runs (device, engine) is left out: the engines agree to float tolerance (tests),
-    and the run file records which one ran.
+    and the run file records which one ran. So is how often it saves a checkpoint (a resumed
+    run gives the same numbers), and a key added since the first release at the value that
+    reproduces the runs from before it (`LATER_KEYS`).
     """
     d = run.to_dict()
-    d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "engine")}
+    for section, values in d.items():
+        if isinstance(values, dict):
+            d[section] = {k: v for k, v in values.items() if (section, k) not in NOT_HASHED
+                          and LATER_KEYS.get((section, k), object()) != v}
     return _digest(d, 10)
 
 

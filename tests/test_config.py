@@ -150,3 +150,24 @@ def test_the_config_readme_lists_every_registry_row():
         "config/README.md is stale: paste the output of `adamgen keys --markdown`"
     for name in ("cifar10", "resnet18", "lion", "hessian", "module"):
         assert f"`{name}`" in block
+
+
+def test_runs_finished_before_later_keys_existed_keep_their_paths():
+    """A key added since the first release (model.name, probes.extra, train.precision, ...)
+    at its old behaviour leaves the run's path as it was: finished runs are not redone after
+    an update. The path below is E1's first Adam run as adamgen 0.1 (edaff24) named it."""
+    import yaml
+
+    from adamgen import experiments as ex
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    run = ex.plan(config)["zou_e1"].runs[0]
+    assert run.path == "results/runs/adam/B200-lr5e-05-wd1e-05-T10000-seed0-6b62af9691.nc"
+    # bookkeeping does not change a run's numbers, so not its path either
+    every = parse_run_config({**run.config.to_dict(), "train": {
+        **run.config.to_dict()["train"], "checkpoint_every": 5}})
+    assert ex.run_path(every) == run.path
+    # a later key set to anything else is part of the hash
+    hessian = parse_run_config({**run.config.to_dict(), "probes": {
+        **run.config.to_dict()["probes"], "extra": ["hessian"]}})
+    assert ex.run_path(hessian) != run.path
