@@ -47,7 +47,9 @@ def _pyplot():
 
 
 def _panels(n: int, width: float = PANEL[0], height: float = PANEL[1]):
-    cols = 1 if n == 1 else 2
+    """n panels, two per row; a large grid (E7's 88 points) in up to eight columns, so that the
+    figure stays about as wide as it is tall instead of a strip of 44 rows."""
+    cols = 1 if n == 1 else 2 if n <= 16 else min(8, math.ceil(math.sqrt(n * height / width)))
     rows = math.ceil(n / cols)
     width = max(width, 5.0) if n == 1 else width  # room for the title and the legend
     fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols, height * rows + 0.6),
