@@ -46,6 +46,11 @@ def _fill_missing(ds: xr.Dataset, names: list[str], kinds: dict[str, str]) -> xr
     return ds.assign_coords(extra) if extra else ds
 
 
+def _along_run(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
+    settings = {n: ("run", [ds[n].values.item()], ds[n].attrs) for n in names}
+    return ds.drop_vars(names).expand_dims("run").assign_coords(settings)
+
+
 def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
               lazy: bool | None = None) -> xr.Dataset:
     """Run files as one Dataset.
@@ -58,18 +63,26 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
     files = _files(paths)
     if lazy is None:
         lazy = importlib.util.find_spec("dask") is not None
-    datasets = []
-    for f in files:
-        try:
-            ds = xr.open_dataset(f, engine="netcdf4", chunks={} if lazy else None)
-        except (OSError, ValueError) as err:
-            raise DataFileError(f"run file '{f}' is not a readable NetCDF file ({err})") from None
-        datasets.append(ds if lazy else ds.load())
-    names = _settings(datasets)
-    kinds = {n: next(ds[n].dtype.kind for ds in datasets if n in ds.coords) for n in names}
-    datasets = [_fill_missing(ds, names, kinds) for ds in datasets]
-    combined = xr.concat(datasets, dim="run", data_vars="all", coords="different",
-                         compat="equals", join="outer", combine_attrs="drop_conflicts")
+    datasets: list[xr.Dataset] = []
+    try:
+        for f in files:
+            try:
+                ds = xr.open_dataset(f, engine="netcdf4", chunks={} if lazy else None)
+            except (OSError, ValueError) as err:
+                raise DataFileError(f"run file '{f}' is not a readable NetCDF file ({err})") \
+                    from None
+            datasets.append(ds if lazy else ds.load())
+        names = _settings(datasets)
+        kinds = {n: next(ds[n].dtype.kind for ds in datasets if n in ds.coords) for n in names}
+        # each setting becomes a coordinate along `run`; a variable or dimension that some
+        # files lack (the hessian probes' `layer`, a linear network's missing `r`) is NaN there
+        combined = xr.concat([_along_run(_fill_missing(ds, names, kinds), names)
+                              for ds in datasets], dim="run", data_vars="all", coords="minimal",
+                             compat="equals", join="outer", combine_attrs="drop_conflicts")
+    except BaseException:
+        for ds in datasets:  # never left to the garbage collector (see `_closing`)
+            ds.close()
+        raise
     combined = combined.assign_coords(run=("run", np.arange(len(files))),
                                       path=("run", np.array(files)))
     combined = _closing(combined, datasets)
@@ -82,10 +95,12 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
         dims = varying
     unknown = [d for d in dims if d not in varying]
     if unknown:
+        combined.close()
         raise ValueError(f"'{unknown[0]}' is not a setting that differs between the runs "
                          f"(those that do: {', '.join(varying)})")
     keys = [tuple(map(str, k)) for k in zip(*(combined[d].values for d in dims), strict=True)]
     if len(set(keys)) != len(keys):
+        combined.close()
         raise ValueError(f"several runs share the settings {dims}; unfold along more of: "
                          f"{', '.join(varying)}")
     return _closing(combined.drop_vars("path").set_index(run=dims).unstack("run"), datasets)

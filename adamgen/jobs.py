@@ -51,6 +51,23 @@ def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[
     return todo
 
 
+def convex_job(data_path: str, settings: dict, out: str) -> bool:
+    """A workflow job of rule `convex`: fit the linear model of E3 on one data set, unless its
+    file is finished (kept and touched, as `train_job` keeps run files: a regenerated data file
+    holds the same arrays). Returns whether it fitted."""
+    from . import convex
+    from . import data as datamod
+    from ._io import write_netcdf, zlib
+
+    if Path(out).exists():
+        log.info("kept finished %s", out)
+        os.utime(out)
+        return False
+    fit = convex.fit(datamod.load(data_path), convex.ConvexSettings(**settings))
+    write_netcdf(fit, out, zlib(fit))
+    return True
+
+
 def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str | None],
                    threads: int | None = None, progress_every: float = 10.0) -> list[RunResult]:
     """Train runs in lockstep from their data files (None: generate) and write their run files.

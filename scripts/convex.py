@@ -5,11 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import convex, logs
-from adamgen import data as datamod
-from adamgen._io import write_netcdf, zlib
+from adamgen import logs
+from adamgen.jobs import convex_job
 
 with logs.workflow_job(snakemake.log[0]):
-    fit = convex.fit(datamod.load(snakemake.input.data),
-                     convex.ConvexSettings(**snakemake.params.settings))
-    write_netcdf(fit, snakemake.output[0], zlib(fit))
+    convex_job(snakemake.input.data, snakemake.params.settings, snakemake.output[0])

@@ -204,7 +204,8 @@ def test_the_workflow_is_lint_clean(tmp_path):
 
 # --- lockstep jobs (runs_per_job > 1) -------------------------------------------------------
 
-LOCKSTEP = {**TINY, "runs_per_job": 4}
+# the tiny experiment (14 runs) and its convex counterpart, four runs per job
+LOCKSTEP = {**TINY, "experiments": {"tiny": TINY["experiments"]["tiny"]}, "runs_per_job": 4}
 
 
 @pytest.fixture(scope="module")
