@@ -179,9 +179,17 @@ def sweep(summary: xr.Dataset, axis: str) -> plt.Figure:
                         "final test error")
 
 
+def _swept(summary: xr.Dataset, optimizer: str, axis: str) -> bool:
+    """Whether the optimizer has runs at two or more values of the axis (Padam along p; not
+    SGD+M and AMSGrad beside it, whose panels would be empty)."""
+    ran = summary["status"].sel(optimizer=optimizer) != ""
+    return int(ran.any([d for d in ran.dims if d != axis]).sum()) >= 2
+
+
 def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, ylabel: str,
                  what: str) -> plt.Figure:
-    optimizers = summary["optimizer"].values.tolist()
+    optimizers = [o for o in summary["optimizer"].values.tolist() if _swept(summary, o, axis)]
+    optimizers = optimizers or summary["optimizer"].values.tolist()
     others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
     many = math.prod(summary.sizes[d] for d in others) > 6
     fig, axes = _panels(len(optimizers), height=PANEL[1] + (0.6 if many else 0))
