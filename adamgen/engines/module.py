@@ -59,16 +59,16 @@ def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ImageSet:
     """One data set's images on the device, and how they become a network's inputs."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, train_x: np.ndarray, data, device, dtype):
+    def __init__(self, x: np.ndarray, y: np.ndarray, statistics: tuple | None, device, dtype):
+        """`statistics`: the training set's channel mean and std to standardise by, or None."""
         self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)  # bytes stay bytes
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
         self.scale = 1 / 255 if x.dtype == np.uint8 else 1.0
         self.dtype = dtype
         self.mean = self.std = None
-        if getattr(data, "normalize", False):
-            mean, std = channel_statistics(train_x)
-            self.mean = torch.tensor(mean, dtype=dtype, device=device)[None, :, None, None]
-            self.std = torch.tensor(std, dtype=dtype, device=device)[None, :, None, None]
+        if statistics is not None:
+            self.mean, self.std = (torch.tensor(a, dtype=dtype, device=device)[None, :, None, None]
+                                   for a in statistics)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -104,10 +104,13 @@ class ModuleEngine:
         self.data_index = np.asarray(data_index)
         self.nets = [FlatModule(run.model, run.data, self.device, self.dtype)
                      for _ in range(len(W0))]
-        self.train = [ImageSet(ds.train.x, ds.train.y, ds.train.x, run.data, self.device,
-                               self.dtype) for ds in datasets]
-        self.test = [ImageSet(ds.test.x, ds.test.y, ds.train.x, run.data, self.device,
-                              self.dtype) for ds in datasets]
+        # the training set's channel statistics, once per data set, for both of its splits
+        stats = [channel_statistics(ds.train.x) if getattr(run.data, "normalize", False)
+                 else None for ds in datasets]
+        self.train = [ImageSet(ds.train.x, ds.train.y, st, self.device, self.dtype)
+                      for ds, st in zip(datasets, stats, strict=True)]
+        self.test = [ImageSet(ds.test.x, ds.test.y, st, self.device, self.dtype)
+                     for ds, st in zip(datasets, stats, strict=True)]
         self.augment = bool(getattr(run.data, "augment", False))
         self.crops = [generator(datasets[u].seed, "augment") for u in self.data_index]
         self.autocast = run.train.precision == "bf16"
@@ -123,7 +126,8 @@ class ModuleEngine:
     def _context(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
 
-    def _draw_crops(self, r: int, b: int, h: int, w: int) -> tuple:
+    def _draw_crops(self, r: int, b: int) -> tuple:
+        """Run r's crop offsets and flips for a batch of b images, from its own stream."""
         g = self.crops[r]
         dy, dx = g.integers(0, 2 * PAD + 1, size=(2, b))
         flip = g.integers(0, 2, size=b).astype(bool)
@@ -132,7 +136,7 @@ class ModuleEngine:
     def _step_gradient(self, r: int, index: Tensor | slice) -> tuple[Tensor, Tensor]:
         data = self.train[self.data_index[r]]
         b = len(data.y[index])
-        crops = self._draw_crops(r, b, *data.x.shape[2:]) if self.augment else None
+        crops = self._draw_crops(r, b) if self.augment else None
         x, y = data.inputs(index, crops), data.y[index]
         Wr = self.W[r].detach().requires_grad_(True)
         net = self.nets[r]
