@@ -82,3 +82,19 @@ def labels(n: int, balanced: bool, rng: np.random.Generator) -> np.ndarray:
     if balanced:
         return rng.permutation(np.repeat(np.array([1, -1], dtype=np.int8), n // 2))
     return rng.choice(np.array([1, -1], dtype=np.int8), size=n)
+
+
+def random_supports(rng: np.random.Generator, rows: int, width: int, s: int, offset: int,
+                    block: int = 1024) -> np.ndarray:
+    """[rows, s] sorted coordinates, each row a uniformly random s-subset of
+    {offset, ..., offset + width − 1}: the s smallest of `width` i.i.d. uniforms.
+
+    The uniforms are drawn in blocks of rows, the same stream as one big draw (so the same
+    numbers), which keeps the peak memory of a 10^4-example set near the size of the result.
+    """
+    support = np.empty((rows, s), dtype=np.int64)
+    for start in range(0, rows, block):
+        u = rng.random((min(block, rows - start), width))
+        support[start:start + len(u)] = np.sort(np.argpartition(u, s - 1, axis=1)[:, :s], 1)
+    return support + offset
+

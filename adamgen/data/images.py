@@ -23,7 +23,7 @@ from ..errors import DataFileError
 from ..resources import Estimate
 from ..seeding import generator
 from ..settings import at_least, choice, key, positive
-from .base import DataModel, Dataset, Split
+from .base import DataModel, Dataset, Split, random_supports
 
 DIGITS = 1797  # images in scikit-learn's digits
 PIXELS = 64  # 8 × 8
@@ -111,8 +111,7 @@ def _noisy_split(cfg: NoisyDigitsConfig, digits: np.ndarray, y: np.ndarray,
     s-sparse Gaussian vector off the digit's coordinates."""
     n, d, s = len(y), cfg.d, cfg.s
     signal_patch = rng.integers(0, 2, size=n).astype(np.int8)
-    u = rng.random((n, d - PIXELS))
-    support = np.sort(np.argpartition(u, s - 1, axis=1)[:, :s], 1) + PIXELS
+    support = random_supports(rng, n, d - PIXELS, s, offset=PIXELS)  # off the digit
     values = rng.normal(0.0, cfg.sigma_p, size=(n, s))
     x = np.zeros((n, 2, d))
     rows = np.arange(n)

@@ -18,7 +18,7 @@ import numpy as np
 from ..resources import Estimate
 from ..seeding import generator
 from ..settings import at_least, choice, key, positive
-from .base import DataModel, Dataset, Split, labels
+from .base import DataModel, Dataset, Split, labels, random_supports
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,15 @@ def sample_split(cfg: PatchConfig, n: int, balanced: bool, rng: np.random.Genera
                  keep_noise: bool = True, block: int = 1024) -> Split:
     """Draw n examples. The order of draws is fixed: labels, signal positions, supports, values.
 
-    Supports are drawn in blocks of rows (the same stream as one big draw, so the same numbers)
-    and the noise is written straight into x, which keeps a 10^4-example test set's peak memory
-    near the size of x itself.
+    Supports are drawn in blocks of rows (`random_supports`) and the noise is written straight
+    into x, which keeps a 10^4-example test set's peak memory near the size of x itself.
     """
     d, P, s = cfg.d, cfg.patches, cfg.s
     y = labels(n, balanced, rng)
     signal_patch = rng.integers(0, P, size=n).astype(np.int8)
 
     k = n * (P - 1)  # one ξ per noise patch, rows in example order
-    support = np.empty((k, s), dtype=np.int64)
-    for start in range(0, k, block):
-        # the s smallest of d − 1 i.i.d. uniforms index a uniformly random s-subset of {2..d}
-        u = rng.random((min(block, k - start), d - 1))
-        support[start:start + len(u)] = np.sort(np.argpartition(u, s - 1, axis=1)[:, :s], 1) + 1
+    support = random_supports(rng, k, d - 1, s, offset=1, block=block)  # s-subsets of {2..d}
     values = rng.normal(0.0, cfg.sigma_p, size=(k, s))
 
     v = feature_vector(cfg)
