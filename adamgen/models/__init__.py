@@ -151,6 +151,14 @@ class Network:
         return run.model.layer_names(run.data) if self.module else self.layers
 
 
+def _image_row(name: str, config: type, data: tuple[str, ...], reference: str,
+               doc: str) -> Network:
+    """A torch-module network of adamgen.models.image_nets: its layers are its weight tensors
+    (`layer_names`), its parameters one flat row, trained by the module engine."""
+    return Network(name=name, config=config, doc=doc, implementation=IMAGE_NETS, data=data,
+                   layers=(), weight_dims=("parameter",), module=True, reference=reference)
+
+
 NETWORKS: dict[str, Network] = {
     "two_layer_cnn": Network(
         name="two_layer_cnn", config=CNNConfig,
@@ -167,22 +175,14 @@ NETWORKS: dict[str, Network] = {
         layers=("W1", "W2"), exact_hessian=True, weight_dims=("row", "k"),
         reference="Jiang, Malik & Li (NeurIPS 2023) §5"),
     **{row.name: row for row in (
-        Network(name="small_cnn", config=SmallCNNConfig,
-                doc="two 3x3 convolutions and a linear layer (a laptop-size image network)",
-                implementation=IMAGE_NETS, data=("digits", "cifar10"), layers=(),
-                weight_dims=("parameter",), module=True, reference="ours"),
-        Network(name="alexnet", config=AlexNetConfig,
-                doc="CIFAR AlexNet: five convolutions, no batch norm",
-                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
-                weight_dims=("parameter",), module=True, reference="Zou et al. Table 1"),
-        Network(name="vgg16", config=VGG16Config, doc="VGG-16, CIFAR form, batch norm",
-                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
-                weight_dims=("parameter",), module=True,
-                reference="Zou et al. Table 1; Tang et al. App. D"),
-        Network(name="resnet18", config=ResNet18Config, doc="ResNet-18, CIFAR form",
-                implementation=IMAGE_NETS, data=("cifar10",), layers=(),
-                weight_dims=("parameter",), module=True,
-                reference="Zou et al. Table 1; Tang et al. App. D; Padam"))},
+        _image_row("small_cnn", SmallCNNConfig, ("digits", "cifar10"), "ours",
+                   "two 3x3 convolutions and a linear layer (a laptop-size image network)"),
+        _image_row("alexnet", AlexNetConfig, ("cifar10",), "Zou et al. Table 1",
+                   "CIFAR AlexNet: five convolutions, no batch norm"),
+        _image_row("vgg16", VGG16Config, ("cifar10",), "Zou et al. Table 1; Tang et al. App. D",
+                   "VGG-16, CIFAR form, batch norm"),
+        _image_row("resnet18", ResNet18Config, ("cifar10",),
+                   "Zou et al. Table 1; Tang et al. App. D; Padam", "ResNet-18, CIFAR form"))},
 }
 
 
