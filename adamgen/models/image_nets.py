@@ -160,16 +160,28 @@ def init_weights(run) -> Tensor:
     return nn.utils.parameters_to_vector(net.parameters()).detach()
 
 
+@lru_cache(maxsize=32)
+def parameter_shapes(model, data) -> tuple[tuple[str, ...], tuple[torch.Size, ...]]:
+    """The names and shapes of the network's parameters, in the order of its flat vector
+    (read off the network built on the meta device)."""
+    with torch.device("meta"):
+        named = list(build(model, data).named_parameters())
+    return tuple(name for name, _ in named), tuple(p.shape for _, p in named)
+
+
+def _weight_tensors(T: Tensor, shapes) -> list[Tensor]:
+    """The weight tensors (ndim ≥ 2) of [R, P], each flattened: [R, size]."""
+    parts = T.split([math.prod(shape) for shape in shapes], dim=-1)
+    return [part for part, shape in zip(parts, shapes, strict=True) if len(shape) >= 2]
+
+
 class FlatModule:
     """A network whose parameters come from a flat vector: `module(W_r, x)` is the network
     with parameters W_r ([P], views, no copy) applied to x; the module keeps only its buffers
     (batch-norm running statistics)."""
 
     def __init__(self, model, data, device, dtype):
-        with torch.device("meta"):
-            skeleton = build(model, data)
-        self.names = [name for name, _ in skeleton.named_parameters()]
-        self.shapes = [p.shape for _, p in skeleton.named_parameters()]
+        self.names, self.shapes = parameter_shapes(model, data)
         self.sizes = [math.prod(s) for s in self.shapes]
         self.module = build(model, data).to(device, dtype)  # its parameters are never read
         for p in self.module.parameters():
@@ -182,12 +194,7 @@ class FlatModule:
     def __call__(self, W: Tensor, x: Tensor) -> Tensor:
         return torch.func.functional_call(self.module, self.parameters(W), (x,))
 
-    def layers(self, T: Tensor) -> list[Tensor]:
-        """The weight tensors (ndim ≥ 2) of [R, P], each flattened: [R, size]."""
-        parts = T.split(self.sizes, dim=-1)
-        return [part for part, shape in zip(parts, self.shapes, strict=True) if len(shape) >= 2]
-
 
 def layer_values(T: Tensor, run) -> list[Tensor]:
     """Per-layer values of a flat [R, P] tensor (a Hessian diagonal): its weight tensors."""
-    return FlatModule(run.model, run.data, "meta", T.dtype).layers(T)
+    return _weight_tensors(T, parameter_shapes(run.model, run.data)[1])
