@@ -40,28 +40,31 @@ def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[
     that they stay newer than their data file and the next plan does not ask for them again.
     Returns the paths it trained.
     """
-    todo = [out for out in outs if not Path(out).exists()]
-    for out in outs:
-        if out not in todo:
-            log.info("kept finished %s", out)
-            os.utime(out)
+    todo = [out for out in outs if not _kept(out)]
     if todo:
         train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
                        threads=threads, progress_every=progress_every)
     return todo
 
 
+def _kept(out: str) -> bool:
+    """Whether `out` is finished; if so it is kept and touched (see `train_missing`)."""
+    if not Path(out).exists():
+        return False
+    log.info("kept finished %s", out)
+    os.utime(out)
+    return True
+
+
 def convex_job(data_path: str, settings: dict, out: str) -> bool:
     """A workflow job of rule `convex`: fit the linear model of E3 on one data set, unless its
-    file is finished (kept and touched, as `train_job` keeps run files: a regenerated data file
-    holds the same arrays). Returns whether it fitted."""
+    file is finished (kept and touched, as `train_missing` keeps run files: a regenerated data
+    file holds the same arrays). Returns whether it fitted."""
     from . import convex
     from . import data as datamod
     from ._io import write_netcdf, zlib
 
-    if Path(out).exists():
-        log.info("kept finished %s", out)
-        os.utime(out)
+    if _kept(out):
         return False
     fit = convex.fit(datamod.load(data_path), convex.ConvexSettings(**settings))
     write_netcdf(fit, out, zlib(fit))

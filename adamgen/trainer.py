@@ -73,8 +73,6 @@ def _chunks(schedule: np.ndarray, per_epoch: int, start: int = 0, every: int = 0
     """(first epoch, number of epochs) pieces from `start` that end on every probe epoch and
     on every multiple of `every` (the checkpoints)."""
     cap = max(1, min(CHUNK_RUN_STEPS // per_epoch, CHUNK_PERM_ENTRIES // per_epoch))
-    if every:
-        cap = min(cap, every)
     epoch = start
     for target in schedule[schedule > start]:
         while epoch < target:
