@@ -55,6 +55,10 @@ class TrainConfig:
     precision: str = key("float32", "'float32', or 'bf16': forward and backward passes under "
                          "bfloat16 autocast with float32 weights and optimizer state (module "
                          "engine; off for parity tests)", choice("float32", "bf16"))
+    compile: str = key("auto", "the batched engine's step: 'off' (eager torch), 'default' "
+                       "(torch.compile: fused kernels), 'reduce-overhead' (torch.compile "
+                       "replayed as CUDA graphs) or 'auto' (default on CUDA, off elsewhere)",
+                       choice("auto", "off", "default", "reduce-overhead"))
     checkpoint_every: int = key(0, "save the job's whole state every this many epochs (0: "
                                 "never); a killed job resumes from its last checkpoint",
                                 at_least(0))

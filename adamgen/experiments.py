@@ -13,10 +13,12 @@ An experiment in the workflow config reads
         - {match: {batch_size: 2}, set: {train: {epochs: 1000}}}
 
 A grid point's run config is `base`, then its optimizer's fragment, then every matching `when`
-override, then the axis values. Axes are the short names of `adamgen.config.short_names`
-(seed, batch_size, epochs, lr, weight_decay, beta1, ...) or any dotted run-config key
-(`data.sigma_p`, `model.sigma_0`, ...). An optimizer's own axis replaces a shared axis of the
-same name. Every run is validated by `adamgen.config` before any job starts.
+override, then the axis values, then the config's top-level `every_run` fragment (e.g.
+`{train: {device: cuda}}` moves a whole config onto a GPU). Axes are the short names of
+`adamgen.config.short_names` (seed, batch_size, epochs, lr, weight_decay, beta1, ...) or any
+dotted run-config key (`data.sigma_p`, `model.sigma_0`, ...). An optimizer's own axis
+replaces a shared axis of the same name. Every run is validated by `adamgen.config` before
+any job starts.
 
 Run files are content-addressed: `results/runs/<optimizer>/B..-lr..-wd..-T..-seed..-<hash>.nc`,
 where the hash covers the whole resolved run config except the device. A run therefore keeps
@@ -44,7 +46,7 @@ from .config import (
 )
 from .data import DATA_MODELS
 from .errors import ConfigError
-from .footprint import run_memory
+from .footprint import run_memory, runs_per_device
 from .optim import OPTIMIZERS
 
 RESULTS = "results"
@@ -71,7 +73,8 @@ LATER_KEYS = {("model", "name"): "two_layer_cnn", ("probes", "extra"): [],
               ("probes", "hessian_probes"): 0, ("probes", "hessian_examples"): 0,
               ("train", "precision"): "float32"}
 # how a run is carried out, not what it computes
-NOT_HASHED = {("train", "device"), ("train", "engine"), ("train", "checkpoint_every")}
+NOT_HASHED = {("train", "device"), ("train", "engine"), ("train", "checkpoint_every"),
+              ("train", "compile")}
 
 
 def run_hash(run: RunConfig) -> str:
@@ -217,8 +220,10 @@ def _sorted_values(values: list) -> list:
     return present + [None] * (len(present) < len(unique))
 
 
-def expand(name: str, spec: dict) -> Experiment:
-    """All runs of one experiment, validated. Errors name the experiment and the grid point."""
+def expand(name: str, spec: dict, every_run: dict | None = None) -> Experiment:
+    """All runs of one experiment, validated. Errors name the experiment and the grid point.
+
+    `every_run` (the config's top-level section of that name) is set on every run last."""
     base = spec.get("base") or {}
     shared = spec.get("grid") or {}
     rules = spec.get("when") or []
@@ -259,6 +264,7 @@ def expand(name: str, spec: dict) -> Experiment:
             raw = copy.deepcopy(raw)
             for axis, value in coords.items():
                 _set(raw, axis_key(axis), value)
+            raw = merge(raw, every_run or {})
             try:
                 config = parse_run_config(raw)
             except ConfigError as err:
@@ -319,7 +325,8 @@ def plan(config: dict) -> dict[str, Experiment]:
     experiments = config.get("experiments") or {}
     if not experiments:
         raise ConfigError("experiments", "must define at least one experiment")
-    return {name: expand(name, spec or {}) for name, spec in experiments.items()}
+    every_run = config.get("every_run") or {}
+    return {name: expand(name, spec or {}, every_run) for name, spec in experiments.items()}
 
 
 def available(experiments: dict[str, Experiment]) -> tuple[dict[str, Experiment],
@@ -377,16 +384,20 @@ class LockstepGroup:
         return len(self.runs) if choose(self.runs[0].config)[0].name == "fast" else 1
 
 
-def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> list[LockstepGroup]:
+def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
+                    gpu_runs_per_job: int | str = "auto",
+                    gpu_memory_gb: float = 40.0) -> list[LockstepGroup]:
     """Every run of every experiment, packed into jobs of up to `runs_per_job` runs.
 
     Runs go together when they can share one tensor program (`config.lockstep_key`: same
-    shapes, network constants, optimizer, batch size, schedule); they may differ in seed, in
-    their data's per-run settings (σ_p, α, SNR, ...) and so read several data files, one per
-    data set. Within such a set, runs are ordered by path and cut into chunks. The grouping
-    depends on the config alone, so every process (a cluster job too) derives the same
-    groups; the workflow marks a group's run files as updatable and a job only trains the runs
-    whose files are missing, so regrouping never redoes a finished run.
+    shapes, network constants, optimizer, batch size, schedule, device); they may differ in
+    seed, in their data's per-run settings (σ_p, α, SNR, ...) and so read several data files,
+    one per data set. Within such a set, runs are ordered by path and cut into chunks. Runs on
+    a GPU (`train.device: cuda`) are cut into chunks of `gpu_runs_per_job`, which 'auto'
+    makes as large as `footprint.device_memory` fits in `gpu_memory_gb` (`gpu_group_size`).
+    The grouping depends on the config alone, so every process (a cluster job too) derives
+    the same groups; the workflow marks a group's run files as updatable and a job only
+    trains the runs whose files are missing, so regrouping never redoes a finished run.
     """
     unique = {r.path: r for e in experiments.values() for r in e.runs}
     sets: dict[tuple, list[Run]] = {}
@@ -396,10 +407,20 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int) -> li
     for key, members in sets.items():
         members.sort(key=lambda r: r.path)
         tag = _digest(list(map(str, key)), 8)
-        for k in range(0, len(members), runs_per_job):
-            groups.append(LockstepGroup(f"{tag}_{k // runs_per_job}",
-                                        tuple(members[k:k + runs_per_job])))
+        size = runs_per_job
+        if members[0].config.train.device != "cpu":
+            size = gpu_group_size(members[0].config, gpu_runs_per_job, gpu_memory_gb)
+        for k in range(0, len(members), size):
+            groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
+
+
+def gpu_group_size(run: RunConfig, gpu_runs_per_job: int | str, gpu_memory_gb: float) -> int:
+    """Runs per GPU job: the configured number, or for 'auto' as many as fit in
+    `gpu_memory_gb` by the batched engine's estimate (at most 4096)."""
+    if gpu_runs_per_job != "auto":
+        return int(gpu_runs_per_job)
+    return runs_per_device(run, gpu_memory_gb * 2**30)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ import torch
 from . import data as datamod
 from . import engines, probes
 from .config import RunConfig, lockstep_key, probe_epochs
-from .errors import ConfigError
-from .footprint import run_memory
+from .errors import ConfigError, ResourceError
+from .footprint import device_memory, run_memory, runs_per_device
 from .models import network
 from .optim import OPTIMIZERS, per_run_hyperparameters
-from .resources import check_memory
+from .resources import check_memory, human
 from .seeding import generator
 
 log = logging.getLogger("adamgen")
@@ -125,10 +125,25 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def check_fits(runs: list[RunConfig]) -> None:
-    """Fail before allocating anything when the runs cannot fit in memory together."""
-    check_memory(run_memory(runs[0], len(runs)), f"training {len(runs)} run(s) in lockstep",
-                 "lower the data or model sizes, the probes, or the runs per job")
+def check_fits(runs: list[RunConfig], device: torch.device | None = None,
+               datasets: int = 1) -> None:
+    """Fail before allocating anything when the runs cannot fit in memory together; on a GPU,
+    say in the log how much of the device's memory the group is estimated to take."""
+    what = f"training {len(runs)} run(s) in lockstep"
+    advice = "lower the data or model sizes, the probes, or the runs per job"
+    check_memory(run_memory(runs[0], len(runs), datasets=datasets), what, advice)
+    if device is None or device.type != "cuda":
+        return
+    free, total = torch.cuda.mem_get_info(device)
+    need = device_memory(runs[0], len(runs), datasets)
+    fit = runs_per_device(runs[0], free - device_memory(runs[0], 0, datasets).total)
+    log.info("device %s (%s): %s free of %s; %d run(s) in lockstep need about %s (%s); "
+             "about %d such runs would fit", device, torch.cuda.get_device_name(device),
+             human(free), human(total), len(runs), human(need.total), need.describe(), fit)
+    if need.total > free:
+        raise ResourceError(f"{what} on {device} needs about {human(need.total)} of device "
+                            f"memory ({need.describe()}), more than the {human(free)} free; "
+                            f"lower gpu_runs_per_job or gpu_memory_gb (about {fit} fit)")
 
 
 def train(runs: list[RunConfig], datasets: dict | None = None,
@@ -148,8 +163,8 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
                              "size, schedule, device, dtype and engine")
     device = resolve_device(first.train.device)
     dtype = getattr(torch, first.train.dtype)
-    check_fits(runs)
     started = time.perf_counter()
+    check_fits(runs, device, len({dataset_key(r) for r in runs}))
     unique, data_index = _datasets(runs, datasets or {})
 
     name = first.optimizer["name"]

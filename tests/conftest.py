@@ -20,6 +20,17 @@ TINY = {
 }
 
 
+def _cnn_engines() -> list[str]:
+    """Every engine (adamgen.engines.ENGINES) that can train the tiny CNN run on the CPU."""
+    from adamgen.engines import ENGINES
+
+    run = parse_run_config(TINY)
+    return [name for name, engine in ENGINES.items() if engine.supports(run) is None]
+
+
+CNN_ENGINES = _cnn_engines()
+
+
 @pytest.fixture
 def tiny_raw():
     """A factory for tiny raw run configs: tiny_raw(optimizer={...}, train={...})."""

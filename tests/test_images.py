@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CNN_ENGINES
 from torch import nn
 
 from adamgen import data as datamod
@@ -319,7 +320,8 @@ def test_bf16_autocast_trains_close_to_float32():
 
 def test_bf16_is_refused_where_no_engine_offers_it(tiny_raw):
     with pytest.raises(ConfigError, match="no engine can train this run: not fast: it computes "
-                       "in full precision; not reference: it computes in full precision"):
+                       "in full precision; not batched: it computes in full precision; "
+                       "not reference: it computes in full precision"):
         parse_run_config(tiny_raw(train={"precision": "bf16", "dtype": "float32"}))
 
 
@@ -337,7 +339,7 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("engine", ["module", "reference", "fast"])
+@pytest.mark.parametrize("engine", ["module", *CNN_ENGINES])
 def test_a_killed_job_resumes_from_its_checkpoint_with_the_same_numbers(
         engine, tiny, tmp_path, monkeypatch, caplog):
     if engine == "module":

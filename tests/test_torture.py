@@ -54,7 +54,7 @@ def test_a_nan_margin_counts_as_an_error():
     assert example_errors(F, y).tolist() == [[1.0, 0.0, 1.0, 1.0]]
 
 
-@pytest.mark.parametrize("engine", ["reference", "fast"])
+@pytest.mark.parametrize("engine", conftest.CNN_ENGINES)
 def test_weights_that_overflow_at_the_last_step_mark_the_run_diverged(tiny, engine):
     # the issue's case: coupled decay at this η multiplies W by 1 − ηλ = −99 every step
     run = tiny(optimizer={"name": "gd", "lr": 1e6, "weight_decay": 1e-4},
@@ -301,7 +301,7 @@ def test_a_killed_write_leaves_nothing_for_the_next_one(tiny, tmp_path):
 
 # --- (7) the bits do not depend on the thread count ------------------------------------------
 
-@pytest.mark.parametrize("engine", ["reference", "fast"])
+@pytest.mark.parametrize("engine", conftest.CNN_ENGINES)
 def test_every_probe_is_the_same_for_one_and_two_threads(tiny, engine):
     """A lone run of the paper's model size, as the command line trains it: W has 2·20·1000 =
     40 000 entries, more than the 32 768 that torch sums in one thread, so a plain torch sum

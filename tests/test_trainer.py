@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import CNN_ENGINES
 
 from adamgen import data as datamod
 from adamgen.models.two_layer_cnn import loss_and_grad
@@ -8,7 +9,7 @@ from adamgen.seeding import generator
 from adamgen.trainer import train
 
 
-@pytest.fixture(params=["reference", "fast"])
+@pytest.fixture(params=CNN_ENGINES)
 def tiny(request, tiny):
     """Every test here runs once per engine."""
     engine = request.param
@@ -17,6 +18,7 @@ def tiny(request, tiny):
         changes["train"] = {**changes.get("train", {}), "engine": engine}
         return tiny(**changes)
 
+    make.engine = engine
     return make
 
 
@@ -123,7 +125,12 @@ def test_a_diverging_run_stops_and_leaves_its_neighbours_alone(tiny):
     assert np.all(np.isnan(blown.probes["train_loss"][1:]))
     assert ok.status == "completed" and ok.diverged_epoch is None
     (alone,) = train([good])
-    _same(ok.probes, alone.probes)
+    if tiny.engine == "batched":  # one product evaluates every run of a data set: the float32
+        for k in ok.probes:  # probes of a run alone round differently in the last bits
+            np.testing.assert_allclose(ok.probes[k], alone.probes[k], rtol=1e-6, err_msg=k)
+        np.testing.assert_array_equal(ok.probes["weight_norm"], alone.probes["weight_norm"])
+    else:
+        _same(ok.probes, alone.probes)
     (only_bad,) = train([bad])
     assert only_bad.status == "diverged" and only_bad.timing["steps"] < 4 * bad.train.epochs
 

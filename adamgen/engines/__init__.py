@@ -2,6 +2,8 @@
 
     fast       structured-sparse forward and backward passes and fused optimizer updates
                (numba, CPU): for the two-layer CNN on sparse data, optimizers with a kernel
+    batched    the two-layer CNN as batched matrix products over the run axis, one step
+               compiled into fused kernels (torch.compile): the engine for CUDA
     reference  the network's torch implementation and the optimizer's transforms, dense, on
                any device: the readable definition of every number
     module     the torch-module image networks (batch norm, augmentation, bf16 autocast),
@@ -38,6 +40,8 @@ class Engine:
     doc: str
     implementation: str  # "module:Class", imported when a run trains
     supports: Callable[..., str | None]  # run → why it cannot train the run, or None
+    # run → why `auto` passes it over although it could train the run, or None
+    passed_over: Callable[..., str | None] = lambda run: None
 
     def load(self) -> type:
         module, _, cls = self.implementation.partition(":")
@@ -58,6 +62,20 @@ def _fast(run) -> str | None:
     return None
 
 
+def _batched(run) -> str | None:
+    if run.model.name != "two_layer_cnn":
+        return f"it has no program for the network '{run.model.name}'"
+    if run.train.precision != "float32":
+        return "it computes in full precision"
+    return None
+
+
+def _batched_off_gpu(run) -> str | None:
+    if run.train.device == "cpu":
+        return "on the CPU auto takes the fast or the reference engine (ask for it by name)"
+    return None
+
+
 def _module(run) -> str | None:
     if not NETWORKS[run.model.name].module:
         return f"'{run.model.name}' is not a torch-module network"
@@ -75,6 +93,9 @@ def _reference(run) -> str | None:
 ENGINES: dict[str, Engine] = {
     "fast": Engine("fast", "structured-sparse numba kernels with fused optimizer updates (CPU)",
                    "adamgen.engines.fast:FastEngine", _fast),
+    "batched": Engine("batched", "the two-layer CNN as batched products over the run axis, "
+                      "one compiled step of fused kernels (the CUDA engine; any device)",
+                      "adamgen.engines.batched:BatchedEngine", _batched, _batched_off_gpu),
     "reference": Engine("reference", "torch, dense, any device: the definition of every number",
                         "adamgen.engines.reference:ReferenceEngine", _reference),
     "module": Engine("module", "torch-module image networks, one module per run, any device, "
@@ -89,7 +110,7 @@ def choose(run) -> tuple[Engine, str]:
         return ENGINES[requested], "asked for"
     skipped = []
     for engine in ENGINES.values():
-        reason = engine.supports(run)
+        reason = engine.supports(run) or engine.passed_over(run)
         if reason is None:
             why = "; ".join(skipped)
             return engine, f"auto: {why}" if why else "auto"

@@ -40,7 +40,12 @@ if not os.path.isabs(CLAIMS) and not os.path.exists(CLAIMS):
 
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 LOCKSTEP = (
-    ex.lockstep_groups(EXPERIMENTS, config["runs_per_job"])
+    ex.lockstep_groups(
+        EXPERIMENTS,
+        config["runs_per_job"],
+        config["gpu_runs_per_job"],
+        config["gpu_memory_gb"],
+    )
     if config["runs_per_job"] > 1
     else []
 )

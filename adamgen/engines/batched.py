@@ -1,0 +1,199 @@
+"""The batched engine: the two-layer CNN as batched matrix products over the run axis, with
+one training step compiled into fused kernels (torch.compile). It is the engine for CUDA.
+
+Layout. Run r's filters are one matrix W_r [d, 2m] (column j·m + r' holds w_{j,r'}), so a
+step's forward and backward passes are two batched products against the step's inputs
+X_r [B·P, d]:
+
+    Z_r = X_r W_r                        pre-activations ⟨w_{j,r'}, x_{i,p}⟩, [B·P, 2m]
+    G_r = −(c/B) X_rᵀ (ℓ ⊙ σ'(Z_r))      the gradient of the mean batch loss, [d, 2m]
+
+[Tang Lemma A.5; adamgen.models.two_layer_cnn]. Everything between and after the products
+(σ, softmax, ℓ, the optimizer's transforms from adamgen.optim, the divergence flag) is
+elementwise over [R, ...]; compiled, it becomes a few fused kernels per step, and a step
+never waits on the host: batch indices for a whole chunk of epochs are moved to the device
+once, and divergence is a flag on the device read at probe points.
+
+Why dense products and not the fast engine's sparse gathers: in the patch model a noise
+patch has K = s + 1 nonzeros of d (101 of 1000 at paper scale). A gather of the K weight rows
+of 2m values per (example, patch) moves B·P·K·2m values per run and step, which exceeds the
+d·2m weights themselves from B·P ≥ d/K (B ≥ 5 here) and grows with B, while a batched product
+reads each run's weights once per step whatever B, with no scatter (no atomic adds, so the
+numbers do not depend on scheduling). Data are stored once per data set on the device (not
+once per run, as the reference engine does) and gathered per batch.
+
+`train.compile` chooses eager torch (the CPU default, for parity tests), `default`
+(torch.compile: Triton kernels on CUDA, C++ on the CPU) or `reduce-overhead` (the same, replayed
+as CUDA graphs, for groups so small that kernel launches dominate). tests/test_batched.py
+checks it against the reference engine in float64, on the CPU and, where one exists, on CUDA.
+"""
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..models import two_layer_cnn as cnn
+from ..models.losses import class_index, example_losses
+from ..optim import build_optimizer
+
+
+def to_batched_layout(W: Tensor) -> Tensor:
+    """[R, 2, m, d] → [R, d, 2m]."""
+    R, _, m, d = W.shape
+    return W.reshape(R, 2 * m, d).transpose(1, 2).contiguous()
+
+
+def to_reference_layout(W: Tensor, m: int) -> Tensor:
+    """[R, d, 2m] → [R, 2, m, d]."""
+    R, d, _ = W.shape
+    return W.transpose(1, 2).reshape(R, 2, m, d)
+
+
+def _counts_as_tensors(state, device):
+    """An optimizer state with its step counts (Python ints) as 0-d tensors on the device, so
+    that a compiled step sees the same program at every step (no recompilation per count)."""
+    if isinstance(state, bool) or state is None:
+        return state
+    if isinstance(state, int):
+        return torch.tensor(state, dtype=torch.int64, device=device)
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(_counts_as_tensors(v, device) for v in state))
+    if isinstance(state, tuple | list):
+        return type(state)(_counts_as_tensors(v, device) for v in state)
+    return state
+
+
+def make_step(model, optimizer):
+    """One step of R runs: (W, state, bad, X, y) → (W, state, bad), pure torch.
+
+    W [R, d, 2m]; X [R, N, P, d], the batch's inputs; y [R, N] in {−1, +1}; bad [R] the runs
+    whose loss has been non-finite.
+    """
+    c, m = model.c, model.m
+
+    def step(W: Tensor, state, bad: Tensor, X: Tensor, y: Tensor):
+        R, N, P, d = X.shape
+        X2 = X.reshape(R, N * P, d)
+        value, slope = cnn.activation(torch.bmm(X2, W), model)  # [R, N·P, 2m]
+        F = c * value.reshape(R, N, P, 2, m).sum(dim=(2, 4))  # [R, N, 2]
+        onehot = torch.nn.functional.one_hot(class_index(y), 2).to(F.dtype)
+        ell = onehot - torch.softmax(F, dim=-1)
+        coef = (ell[:, :, None, :, None] * slope.reshape(R, N, P, 2, m)).reshape(R, N * P,
+                                                                                  2 * m)
+        grad = torch.bmm(X2.transpose(1, 2), coef) * (-c / N)
+        loss = example_losses(F, y).mean(dim=1)
+        update, state = optimizer.update(grad, state, W)
+        return W + update, state, bad | ~torch.isfinite(loss)
+
+    return step
+
+
+def compiled(step, mode: str):
+    """`step` as train.compile asks: 'off' runs it eagerly."""
+    if mode == "off":
+        return step
+    return torch.compile(step, mode=None if mode == "default" else mode, dynamic=False,
+                         fullgraph=True)
+
+
+def compile_mode(run, device: torch.device) -> str:
+    """train.compile resolved: 'auto' compiles on CUDA and runs eagerly elsewhere."""
+    mode = run.train.compile
+    if mode == "auto":
+        return "default" if device.type == "cuda" else "off"
+    return mode
+
+
+class BatchedEngine:
+    name = "batched"
+
+    def __init__(self, run, datasets: list, data_index: np.ndarray, W0: Tensor, hyper: dict):
+        device, dtype = W0.device, W0.dtype
+        self.net = cnn
+        self.model, self.B, self.m = run.model, run.batch_size, run.model.m
+        self.index = torch.as_tensor(data_index, dtype=torch.int64, device=device)
+        # every data set once on the device: [U, n, P, d] inputs, [U, n] labels
+        self.x = torch.stack([torch.as_tensor(ds.train.x) for ds in datasets]).to(device, dtype)
+        self.y = torch.stack([torch.as_tensor(ds.train.y) for ds in datasets]).to(device)
+        self.sets = []  # (runs of the data set, its test inputs, its test labels)
+        for u, ds in enumerate(datasets):
+            members = torch.as_tensor(np.flatnonzero(data_index == u), device=device)
+            self.sets.append((u, members, torch.as_tensor(ds.test.x).to(device, dtype),
+                              torch.as_tensor(ds.test.y).to(device)))
+        self.W = to_batched_layout(W0)
+        optimizer = build_optimizer(run.optimizer["name"], hyper)
+        self.state = _counts_as_tensors(optimizer.init(self.W), device)
+        self.mode = compile_mode(run, device)
+        self.step = compiled(make_step(run.model, optimizer), self.mode)
+        R = len(self.W)
+        self.rows = self.index[:, None]
+        self.bad = torch.zeros(R, dtype=torch.bool, device=device)
+        self.diverged_at = torch.full((R,), -1, dtype=torch.long, device=device)
+        self._full = None  # full-batch inputs per run, gathered on first use
+
+    def _mark(self) -> None:
+        if self.mode == "reduce-overhead":  # a new iteration of the CUDA-graph replay
+            torch.compiler.cudagraph_mark_step_begin()
+
+    def advance(self, epoch0: int, perms: np.ndarray | None, epochs: int) -> None:
+        if perms is None:
+            if self._full is None:
+                self._full = (self.x[self.index], self.y[self.index])
+        else:  # one transfer per chunk: the loop never waits on the host
+            perms = torch.from_numpy(perms).to(self.W.device)
+        for e in range(epochs):
+            if perms is None:
+                batches = [self._full]
+            else:
+                batches = ((self.x[self.rows, idx], self.y[self.rows, idx])
+                           for idx in perms[e].split(self.B, dim=1))
+            for X, y in batches:
+                self._mark()
+                self.W, self.state, self.bad = self.step(self.W, self.state, self.bad, X, y)
+            newly = self.bad & (self.diverged_at < 0)
+            self.diverged_at = torch.where(newly, epoch0 + e + 1, self.diverged_at)
+        if self.mode == "reduce-overhead":  # outputs of a replay are overwritten by the next
+            self.W, self.state, self.bad = (self.W.clone(), _clone(self.state),
+                                            self.bad.clone())
+
+    def weights(self) -> Tensor:
+        return to_reference_layout(self.W, self.m)
+
+    def train_stats(self) -> tuple[Tensor, Tensor, Tensor]:
+        W = self.weights()
+        loss, error, grad = W.new_zeros(len(W)), W.new_zeros(len(W)), torch.zeros_like(W)
+        for u, runs, _, _ in self.sets:
+            loss[runs], error[runs] = cnn.evaluate(W[runs], self.x[u], self.y[u], self.model)
+            grad[runs] = cnn.loss_and_grad(W[runs], self.x[u], self.y[u], self.model)[1]
+        return loss, error, grad
+
+    def test_stats(self) -> tuple[Tensor, Tensor]:
+        W = self.weights()
+        loss, error = W.new_zeros(len(W)), W.new_zeros(len(W))
+        for _, runs, x_test, y_test in self.sets:
+            loss[runs], error[runs] = cnn.evaluate(W[runs], x_test, y_test, self.model)
+        return loss, error
+
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at.cpu().numpy()
+
+    def stop(self, mask: np.ndarray) -> None:
+        """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
+
+    def checkpoint(self) -> dict:
+        return {"W": self.W, "state": self.state, "bad": self.bad,
+                "diverged_at": self.diverged_at}
+
+    def restore(self, saved: dict) -> None:
+        self.W, self.bad, self.diverged_at = saved["W"], saved["bad"], saved["diverged_at"]
+        self.state = _counts_as_tensors(saved["state"], self.W.device)
+
+
+def _clone(state):
+    if isinstance(state, Tensor):
+        return state.clone()
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(_clone(v) for v in state))
+    if isinstance(state, tuple | list):
+        return type(state)(_clone(v) for v in state)
+    return state

@@ -1,0 +1,241 @@
+"""The batched engine (adamgen.engines.batched, the CUDA engine) against the reference engine,
+step for step, on every device this machine has; GPU group sizes and the `every_run` section.
+
+The CUDA cases run where torch sees a GPU and are skipped, with the reason, where it does not.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY
+from test_fast import N_TRAIN, SETTINGS, _assert_close, _datasets, _perms
+
+from adamgen import data as datamod
+from adamgen import experiments as ex
+from adamgen.config import parse_run_config
+from adamgen.data.benign import BenignConfig
+from adamgen.engines import choose
+from adamgen.engines.batched import BatchedEngine, to_batched_layout, to_reference_layout
+from adamgen.engines.reference import ReferenceEngine
+from adamgen.footprint import device_memory, runs_per_device
+from adamgen.models import CNNConfig
+from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
+from adamgen.trainer import train
+
+PARITY = {**SETTINGS, "lion": [{"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.99)},
+                               {"lr": 3e-3, "weight_decay": 0.1, "betas": (0.5, 0.9)},
+                               {"lr": 1e-3, "weight_decay": 0.01, "betas": (0.0, 0.999)}]}
+NO_GPU = "no CUDA device on this machine: the CUDA parity cases run where torch sees a GPU"
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason=NO_GPU))]
+
+
+def _spec(name, model, batch, compile="off"):
+    """What an engine reads of the run it trains."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(model=model, batch_size=batch, optimizer={"name": name},
+                           train=SimpleNamespace(compile=compile))
+
+
+def _pair(name, model, device, batch=5, datasets=None, compile="off", dtype=torch.float64):
+    """A reference engine on the CPU in float64 and a batched engine on `device`: three runs
+    with their own hyperparameters on two data sets."""
+    datasets = datasets or _datasets()
+    index = np.array([0, 1, 0])
+    d = datasets[0].train.x.shape[-1]
+    W0 = 0.3 * torch.randn(3, 2, model.m, d, generator=torch.Generator().manual_seed(0),
+                           dtype=torch.float64)
+    full = [{**OPTIMIZERS[name].defaults, **s} for s in PARITY[name]]
+    spec = _spec(name, model, batch, compile)
+    ref = ReferenceEngine(spec, datasets, index, W0,
+                          per_run_hyperparameters(name, full, W0))
+    W1 = W0.to(device, dtype)
+    batched = BatchedEngine(spec, datasets, index, W1, per_run_hyperparameters(name, full, W1))
+    return ref, batched
+
+
+def test_every_optimizer_has_parity_settings_here():
+    assert sorted(PARITY) == sorted(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_matches_the_reference_for_30_epochs(name, device):
+    """30 epochs of B = 5 (120 steps; 120 full-batch steps for gd), three runs with their own
+    hyperparameters on two data sets, float64, and every probe statistic after them."""
+    ref, batched = _pair(name, CNNConfig(q=3, m=4), device,
+                         batch=N_TRAIN if name == "gd" else 5)
+    W0 = ref.weights().clone()
+    perms = None if name == "gd" else _perms(30)
+    ref.advance(0, perms, 120 if name == "gd" else 30)
+    batched.advance(0, perms, 120 if name == "gd" else 30)
+    assert batched.weights().device.type == device
+    _assert_close(batched.weights().cpu(), ref.weights(), 1e-10)
+    assert (ref.weights() - W0).norm() / W0.norm() > 0.05  # the weights really moved
+    for a, b in zip(batched.train_stats(), ref.train_stats(), strict=True):
+        _assert_close(a.cpu(), b, 1e-10)
+    for a, b in zip(batched.test_stats(), ref.test_stats(), strict=True):
+        np.testing.assert_allclose(a.cpu(), b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "model, patches",
+    [(CNNConfig(q=2.5, m=3, c=0.3), 2), (CNNConfig(q=3, m=4, activation="huber", h=0.05), 2),
+     (CNNConfig(q=1, m=4), 2), (CNNConfig(q=3, m=4), 3)],
+    ids=["power-2.5-scaled", "huber", "relu", "three-patches"])
+def test_model_variants_match_the_reference(model, patches):
+    ref, batched = _pair("adam", model, "cpu", datasets=_datasets(patches))
+    perms = _perms(10)
+    for engine in (ref, batched):
+        engine.advance(0, perms, 10)
+    _assert_close(batched.weights(), ref.weights(), 1e-10)
+
+
+def test_dense_gaussian_data_match_the_reference():
+    """The batched engine does not need sparse inputs: Cao et al.'s dense noise patches."""
+    cfg = BenignConfig(d=40, n=N_TRAIN, snr=0.5, n_test=30).resolve()
+    datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
+    ref, batched = _pair("adam", CNNConfig(q=3, m=4, c=0.25), "cpu", batch=N_TRAIN,
+                         datasets=datasets)
+    W0 = ref.weights().clone()
+    for engine in (ref, batched):
+        engine.advance(0, None, 50)
+    assert (ref.weights() - W0).norm() / W0.norm() > 0.05 and ref.weights().isfinite().all()
+    _assert_close(batched.weights(), ref.weights(), 1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float32_matches_the_float64_reference_to_float32_precision(device):
+    ref, batched = _pair("adam", CNNConfig(q=3, m=4), device, dtype=torch.float32)
+    perms = _perms(20)
+    for engine in (ref, batched):
+        engine.advance(0, perms, 20)
+    assert batched.weights().dtype == torch.float32
+    _assert_close(batched.weights().cpu().double(), ref.weights(), 2e-4)
+
+
+def _compiler_missing() -> bool:
+    return shutil.which("g++") is None and shutil.which("c++") is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_compiler_missing(), reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_compiled_step_matches_the_reference(device):
+    """train.compile: default (Inductor: C++ on the CPU, Triton on CUDA), float64."""
+    ref, batched = _pair("adam", CNNConfig(q=3, m=4), device, compile="default")
+    assert batched.mode == "default"
+    perms = _perms(10)
+    for engine in (ref, batched):
+        engine.advance(0, perms, 10)
+    _assert_close(batched.weights().cpu(), ref.weights(), 1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+def test_cuda_graphs_match_the_reference():
+    ref, batched = _pair("adamw", CNNConfig(q=3, m=4), "cuda", compile="reduce-overhead")
+    perms = _perms(10)
+    for engine in (ref, batched):
+        engine.advance(0, perms, 5)
+        engine.advance(5, perms[5:], 5)
+    _assert_close(batched.weights().cpu(), ref.weights(), 1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+def test_a_cuda_run_gives_the_same_numbers_twice(tiny):
+    run = tiny(train={"device": "cuda", "dtype": "float32", "batch_size": 5})
+    (a,), (b,) = train([run]), train([run])
+    assert a.timing["engine"] == "batched"
+    for k in a.probes:
+        np.testing.assert_array_equal(a.probes[k], b.probes[k], err_msg=k)
+
+
+def test_layouts_round_trip():
+    W = torch.randn(3, 2, 4, 7, dtype=torch.float64)
+    Wb = to_batched_layout(W)
+    assert Wb.shape == (3, 7, 8) and Wb[1, 5, 4 + 2] == W[1, 1, 2, 5]
+    assert torch.equal(to_reference_layout(Wb, 4), W)
+
+
+def test_auto_takes_the_batched_engine_on_cuda_only(tiny):
+    engine, why = choose(tiny(train={"device": "cuda"}))
+    assert engine.name == "batched" and why.startswith("auto: not fast: it runs on the CPU")
+    engine, _ = choose(tiny())
+    assert engine.name == "fast"
+    benign = {"kind": "benign", "d": 40, "n": 20, "n_test": 30, "snr": 0.5}
+    on_cpu = parse_run_config({**TINY, "data": benign})
+    assert choose(on_cpu)[0].name == "reference"  # CPU, dense data: no fast kernel
+    on_gpu = parse_run_config({**TINY, "data": benign, "train": {"device": "cuda"}})
+    assert choose(on_gpu)[0].name == "batched"
+    assert tiny(train={"engine": "batched"}).train.engine == "batched"  # asked for, on the CPU
+
+
+def test_the_trainer_trains_several_seeds_on_the_batched_engine_as_on_the_reference(tiny):
+    runs = {e: [tiny(seed=s, optimizer={"name": "adamw", "lr": 1e-3, "weight_decay": 0.1 * s},
+                     train={"batch_size": 5, "engine": e}) for s in (0, 1, 2)]
+            for e in ("reference", "batched")}
+    ref, batched = train(runs["reference"]), train(runs["batched"])
+    assert batched[0].timing["engine"] == "batched"
+    for a, b in zip(batched, ref, strict=True):
+        for k in a.probes:
+            np.testing.assert_allclose(a.probes[k], b.probes[k], rtol=1e-9, atol=1e-12,
+                                       err_msg=k)
+
+
+# --- GPU jobs: group sizes from the device's memory, the `every_run` section -----------------
+
+PAPER = {"data": {"kind": "patch", "d": 1000, "n": 200, "s": 100, "sigma_p": 0.1,
+                  "n_test": 10000},
+         "model": {"q": 3, "m": 20}, "optimizer": {"name": "adam", "lr": 5e-5},
+         "train": {"batch_size": 2, "device": "cuda"}}
+
+
+def test_the_device_estimate_grows_with_the_runs_and_sets_the_group_size():
+    run = parse_run_config(PAPER)
+    small, large = device_memory(run, 64, 5), device_memory(run, 1024, 5)
+    assert large.total > 10 * small.parts["weights, optimizer state and step temporaries"]
+    fits = runs_per_device(run, 20 * 2**30)
+    assert device_memory(run, fits, fits).total <= 20 * 2**30
+    assert device_memory(run, fits + 1, fits + 1).total > 20 * 2**30
+    assert runs_per_device(run, 40 * 2**30) > fits
+    assert runs_per_device(run, 1e15) == 4096 and runs_per_device(run, 1) == 1
+
+
+def _experiments(device: str, seeds: int = 40) -> dict:
+    config = {"experiments": {"e": {"base": {k: v for k, v in PAPER.items() if k != "optimizer"},
+                                    "grid": {"seed": list(range(seeds))},
+                                    "optimizers": {"adam": {"optimizer": {"lr": 5e-5}}}}},
+              "every_run": {"train": {"device": device}}}
+    return ex.plan(config)
+
+
+def test_runs_on_a_gpu_are_grouped_by_device_memory_and_cpu_runs_by_runs_per_job():
+    on_gpu = _experiments("cuda")
+    assert all(r.config.train.device == "cuda" for r in on_gpu["e"].runs)
+    run = on_gpu["e"].runs[0].config
+    fits = runs_per_device(run, 3 * 2**30)
+    assert 1 < fits < 40
+    groups = ex.lockstep_groups(on_gpu, 4, "auto", 3.0)
+    assert [len(g.runs) for g in groups] == [fits] * (40 // fits) + (
+        [40 % fits] if 40 % fits else [])
+    assert [len(g.runs) for g in ex.lockstep_groups(on_gpu, 4, 16, 3.0)] == [16, 16, 8]
+    assert [len(g.runs) for g in ex.lockstep_groups(_experiments("cpu"), 4, "auto", 3.0)] \
+        == [4] * 10
+
+
+def test_every_run_is_applied_last_and_leaves_the_run_paths_alone():
+    on_cpu, on_gpu = _experiments("cpu", 2), _experiments("cuda:1", 2)
+    assert [r.config.train.device for r in on_gpu["e"].runs] == ["cuda:1"] * 2
+    assert [r.path for r in on_gpu["e"].runs] == [r.path for r in on_cpu["e"].runs]
+
+
+def test_a_bad_every_run_key_is_named():
+    from adamgen.errors import ConfigError
+
+    config = {"experiments": {"e": {"optimizers": {"adam": {"optimizer": {"lr": 1e-3}}}}},
+              "every_run": {"train": {"devise": "cuda"}}}
+    with pytest.raises(ConfigError, match="train.devise"):
+        ex.plan(config)
