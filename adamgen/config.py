@@ -57,7 +57,8 @@ class TrainConfig:
                          "engine; off for parity tests)", choice("float32", "bf16"))
     compile: str = key("auto", "the batched engine's step: 'off' (eager torch), 'default' "
                        "(torch.compile: fused kernels), 'reduce-overhead' (torch.compile "
-                       "replayed as CUDA graphs) or 'auto' (default on CUDA, off elsewhere)",
+                       "replayed as CUDA graphs) or 'auto' (default on CUDA for jobs of 200 000 "
+                       "steps or more, off otherwise)",
                        choice("auto", "off", "default", "reduce-overhead"))
     checkpoint_every: int = key(0, "save the job's whole state every this many epochs (0: "
                                 "never); a killed job resumes from its last checkpoint",

@@ -392,9 +392,10 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
     Runs go together when they can share one tensor program (`config.lockstep_key`: same
     shapes, network constants, optimizer, batch size, schedule, device); they may differ in
     seed, in their data's per-run settings (σ_p, α, SNR, ...) and so read several data files,
-    one per data set. Within such a set, runs are ordered by path and cut into chunks. Runs on
-    a GPU (`train.device: cuda`) are cut into chunks of `gpu_runs_per_job`, which 'auto'
-    makes as large as `footprint.device_memory` fits in `gpu_memory_gb` (`gpu_group_size`).
+    one per data set. Within such a set, runs are ordered by path and cut into chunks. Runs
+    that the batched engine trains on a GPU (`train.device: cuda`) are cut into chunks of
+    `gpu_runs_per_job`, which 'auto' makes as large as `footprint.device_memory` fits in
+    `gpu_memory_gb` (`gpu_group_size`); the image networks' runs keep `runs_per_job`.
     The grouping depends on the config alone, so every process (a cluster job too) derives
     the same groups; the workflow marks a group's run files as updatable and a job only
     trains the runs whose files are missing, so regrouping never redoes a finished run.
@@ -408,11 +409,17 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
         members.sort(key=lambda r: r.path)
         tag = _digest(list(map(str, key)), 8)
         size = runs_per_job
-        if members[0].config.train.device != "cpu":
+        if _batched_on_gpu(members[0].config):
             size = gpu_group_size(members[0].config, gpu_runs_per_job, gpu_memory_gb)
         for k in range(0, len(members), size):
             groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
+
+
+def _batched_on_gpu(run: RunConfig) -> bool:
+    from .engines import choose
+
+    return run.train.device != "cpu" and choose(run)[0].name == "batched"
 
 
 def gpu_group_size(run: RunConfig, gpu_runs_per_job: int | str, gpu_memory_gb: float) -> int:

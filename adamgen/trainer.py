@@ -127,8 +127,9 @@ def duration(seconds: float) -> str:
 
 def check_fits(runs: list[RunConfig], device: torch.device | None = None,
                datasets: int = 1) -> None:
-    """Fail before allocating anything when the runs cannot fit in memory together; on a GPU,
-    say in the log how much of the device's memory the group is estimated to take."""
+    """Fail before allocating anything when the runs cannot fit in memory together; with a
+    CUDA `device` (the batched engine), also check the device's free memory against
+    `footprint.device_memory` and say in the log how much of it the group takes."""
     what = f"training {len(runs)} run(s) in lockstep"
     advice = "lower the data or model sizes, the probes, or the runs per job"
     check_memory(run_memory(runs[0], len(runs), datasets=datasets), what, advice)
@@ -164,7 +165,9 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     device = resolve_device(first.train.device)
     dtype = getattr(torch, first.train.dtype)
     started = time.perf_counter()
-    check_fits(runs, device, len({dataset_key(r) for r in runs}))
+    engine_row, why = engines.choose(first)
+    batched = engine_row.name == "batched"  # its device footprint is estimated (footprint.py)
+    check_fits(runs, device if batched else None, len({dataset_key(r) for r in runs}))
     unique, data_index = _datasets(runs, datasets or {})
 
     name = first.optimizer["name"]
@@ -172,7 +175,6 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
     W0 = torch.stack([net.init_weights(r) for r in runs]).to(device, dtype)
     hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
     l2 = hyper["weight_decay"] if OPTIMIZERS[name].coupled else W0.new_zeros(len(runs))
-    engine_row, why = engines.choose(first)
     log.info("engine: %s (%s)", engine_row.name, why)
     engine = engine_row.load()(first, unique, data_index, W0, hyper)
     sets = [(s.impl(), s) for s in probes.active(first)]

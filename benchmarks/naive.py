@@ -24,6 +24,8 @@ class TwoLayerCNN(nn.Module):
 def make_optimizer(name: str, params, lr: float, weight_decay: float):
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
 
 

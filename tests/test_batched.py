@@ -5,6 +5,7 @@ The CUDA cases run where torch sees a GPU and are skipped, with the reason, wher
 """
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from adamgen.footprint import device_memory, runs_per_device
 from adamgen.models import CNNConfig
 from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
 from adamgen.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PARITY = {**SETTINGS, "lion": [{"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.99)},
                                {"lr": 3e-3, "weight_decay": 0.1, "betas": (0.5, 0.9)},
@@ -239,3 +242,74 @@ def test_a_bad_every_run_key_is_named():
               "every_run": {"train": {"devise": "cuda"}}}
     with pytest.raises(ConfigError, match="train.devise"):
         ex.plan(config)
+
+
+def test_the_gpu_benchmark_runs_on_the_cpu_and_checks_its_numbers(tmp_path):
+    """benchmarks/bench_gpu.py end to end on the CPU at toy sizes: it verifies the engine
+    against the naive loop in float64 and writes one row per cell."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_gpu
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "gpu.json"
+    bench_gpu.main(["--device", "cpu", "--runs", "1", "3", "--batches", "2", "200",
+                    "--optimizers", "adamw", "--compile", "off", "--seconds", "0.05",
+                    "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["batch_size"], r["runs"]) for r in rows] == [(2, 1), (2, 3), (200, 1), (200, 3)]
+    for r in rows:
+        assert r["run_steps_per_s"] > 0 and r["naive_run_steps_per_s"] > 0
+        assert r["max_relative_difference_vs_naive"] <= 1e-9
+        assert r["estimated_device_bytes"] > 0 and r["peak_device_bytes"] is None
+
+
+def test_auto_compiles_long_jobs_on_cuda_only(tiny):
+    from adamgen.engines.batched import COMPILE_MIN_STEPS, compile_mode
+
+    cuda = torch.device("cuda")
+    long = tiny(train={"device": "cuda", "batch_size": 2, "epochs": COMPILE_MIN_STEPS // 10})
+    short = tiny(train={"device": "cuda", "batch_size": 2, "epochs": 10})
+    assert long.train.epochs * long.steps_per_epoch >= COMPILE_MIN_STEPS
+    assert compile_mode(long, cuda) == "default" and compile_mode(short, cuda) == "off"
+    assert compile_mode(long, torch.device("cpu")) == "off"
+    asked = tiny(train={"device": "cuda", "epochs": 10, "compile": "reduce-overhead"})
+    assert compile_mode(asked, cuda) == "reduce-overhead"
+
+
+def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_path):
+    """config/gpu.yaml over config/tiny.yaml with runs_per_job 2, through profiles/gpu, in a
+    dry run: every training job asks for the GPU and holds the runs that fit in
+    gpu_memory_gb."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import TINY_WORKFLOW
+
+    config = {**TINY_WORKFLOW, "runs_per_job": 2, "gpu_memory_gb": 1.0}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+         str(ROOT / "config/gpu.yaml"), "--workflow-profile", str(ROOT / "profiles/gpu"),
+         "-n", "--quiet", "rules"], capture_output=True, text=True,
+        env={**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / ".cache")})
+    assert proc.returncode == 0, proc.stderr
+    merged = {**config, **yaml.safe_load((ROOT / "config/gpu.yaml").read_text())}
+    merged["gpu_memory_gb"] = 1.0
+    planned = ex.plan(merged)
+    groups = ex.lockstep_groups(planned, 2, "auto", 1.0)
+    cnn = [g for g in groups if g.runs[0].config.model.name == "two_layer_cnn"]
+    assert cnn and all(r.config.train.device == "cuda" for g in groups for r in g.runs)
+    for g in cnn:
+        fits = runs_per_device(g.runs[0].config, 2**30)
+        assert len(g.runs) <= fits
+    assert any(len(g.runs) > 2 for g in cnn)  # larger than runs_per_job: sized by memory
+    linear = [g for g in groups if g.runs[0].config.model.name == "two_layer_linear"]
+    assert linear and all(len(g.runs) <= 2 for g in linear)  # no batched engine: runs_per_job
+    for g in groups:
+        assert f"train_{g.name}" in proc.stdout

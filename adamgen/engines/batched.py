@@ -22,11 +22,14 @@ reads each run's weights once per step whatever B, with no scatter (no atomic ad
 numbers do not depend on scheduling). Data are stored once per data set on the device (not
 once per run, as the reference engine does) and gathered per batch.
 
-`train.compile` chooses eager torch (the CPU default, for parity tests), `default`
-(torch.compile: Triton kernels on CUDA, C++ on the CPU) or `reduce-overhead` (the same, replayed
-as CUDA graphs, for groups so small that kernel launches dominate). tests/test_batched.py
-checks it against the reference engine in float64, on the CPU and, where one exists, on CUDA.
+`train.compile` chooses eager torch, `default` (torch.compile: Triton kernels on CUDA, C++ on
+the CPU) or `reduce-overhead` (the same, replayed as CUDA graphs, for groups so small that
+kernel launches dominate); `auto` compiles long jobs on CUDA (COMPILE_MIN_STEPS).
+tests/test_batched.py checks it against the reference engine in float64, on the CPU and, where
+one exists, on CUDA.
 """
+
+import logging
 
 import numpy as np
 import torch
@@ -35,6 +38,8 @@ from torch import Tensor
 from ..models import two_layer_cnn as cnn
 from ..models.losses import class_index, example_losses
 from ..optim import build_optimizer
+
+log = logging.getLogger("adamgen")
 
 
 def to_batched_layout(W: Tensor) -> Tensor:
@@ -96,11 +101,19 @@ def compiled(step, mode: str):
                          fullgraph=True)
 
 
+# 'auto' compiles a job of at least this many steps: compiling costs tens of seconds and is
+# expected to save of the order of 100 µs of kernel launches a step (an estimate: this
+# threshold has not been measured on a GPU yet; benchmarks/bench_gpu.py reports both)
+COMPILE_MIN_STEPS = 200_000
+
+
 def compile_mode(run, device: torch.device) -> str:
-    """train.compile resolved: 'auto' compiles on CUDA and runs eagerly elsewhere."""
+    """train.compile resolved: 'auto' compiles on CUDA for jobs of COMPILE_MIN_STEPS steps or
+    more and runs eagerly otherwise (and always on the CPU)."""
     mode = run.train.compile
     if mode == "auto":
-        return "default" if device.type == "cuda" else "off"
+        steps = run.train.epochs * run.steps_per_epoch
+        return "default" if device.type == "cuda" and steps >= COMPILE_MIN_STEPS else "off"
     return mode
 
 
@@ -124,6 +137,7 @@ class BatchedEngine:
         optimizer = build_optimizer(run.optimizer["name"], hyper)
         self.state = _counts_as_tensors(optimizer.init(self.W), device)
         self.mode = compile_mode(run, device)
+        log.info("batched engine: train.compile %s -> %s", run.train.compile, self.mode)
         self.step = compiled(make_step(run.model, optimizer), self.mode)
         R = len(self.W)
         self.rows = self.index[:, None]
