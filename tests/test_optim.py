@@ -255,7 +255,8 @@ def test_an_optimizer_without_a_fast_kernel_trains_on_the_reference_engine(tiny,
         log.removeHandler(caplog.handler)
     assert result.timing["engine"] == "reference"
     assert "engine: reference (auto: not fast: it has no fused kernel for the optimizer " \
-           "'lion')" in caplog.text
+           "'lion'; not batched: on the CPU auto takes the fast or the reference engine" \
+           in caplog.text
     with pytest.raises(ValueError, match="'train.engine' = 'fast': cannot train this run: it "
                                          "has no fused kernel for the optimizer 'lion'"):
         tiny(optimizer={"name": "lion", "lr": 1e-3}, train={"engine": "fast"})
