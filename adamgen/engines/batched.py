@@ -94,9 +94,17 @@ def make_step(model, optimizer):
 
 
 def compiled(step, mode: str):
-    """`step` as train.compile asks: 'off' runs it eagerly."""
+    """`step` as train.compile asks: 'off' runs it eagerly.
+
+    Every engine's step shares one code object (`make_step`'s inner function), and dynamo
+    caps the recompilations of a code object (8), after which a fullgraph compile fails: a
+    process that builds many engines (the benchmark, the tests) would hit it. So dynamo's
+    in-memory caches are dropped before each compile; a job builds one engine, and compiled
+    graphs stay cached on disk by Inductor.
+    """
     if mode == "off":
         return step
+    torch._dynamo.reset()
     return torch.compile(step, mode=None if mode == "default" else mode, dynamic=False,
                          fullgraph=True)
 
