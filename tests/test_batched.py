@@ -318,3 +318,29 @@ def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_pa
     assert linear and all(len(g.runs) <= 2 for g in linear)  # no batched engine: runs_per_job
     for g in groups:
         assert f"train_{g.name}" in proc.stdout
+
+
+def test_a_gpu_job_states_its_device_memory_and_refuses_a_group_that_cannot_fit(
+        monkeypatch, caplog):
+    """The device's free memory is read from torch (faked here: no GPU needed)."""
+    import logging
+
+    from adamgen.errors import ResourceError
+    from adamgen.trainer import check_fits
+
+    run = parse_run_config(PAPER)
+    runs = [run] * 64
+    need = device_memory(run, 64, 1).total
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * need, 4 * need))
+    logging.getLogger("adamgen").addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="adamgen")
+    try:
+        check_fits(runs, torch.device("cuda"), 1)
+    finally:
+        logging.getLogger("adamgen").removeHandler(caplog.handler)
+    assert "device cuda (Fake GPU)" in caplog.text and "64 run(s) in lockstep need about" \
+        in caplog.text and "such runs would fit" in caplog.text
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (need / 2, 4 * need))
+    with pytest.raises(ResourceError, match="lower gpu_runs_per_job or gpu_memory_gb"):
+        check_fits(runs, torch.device("cuda"), 1)

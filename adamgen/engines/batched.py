@@ -161,8 +161,10 @@ class BatchedEngine:
         if perms is None:
             if self._full is None:
                 self._full = (self.x[self.index], self.y[self.index])
-        else:  # one transfer per chunk: the loop never waits on the host
-            perms = torch.from_numpy(perms).to(self.W.device)
+        else:  # one transfer per chunk, from pinned memory so that the host does not wait
+            perms = torch.from_numpy(perms)  # for the device to drain its queue first
+            if self.W.device.type == "cuda":
+                perms = perms.pin_memory().to(self.W.device, non_blocking=True)
         for e in range(epochs):
             if perms is None:
                 batches = [self._full]
