@@ -104,15 +104,9 @@ def _load_checkpoint(path: Path, runs: list[RunConfig]) -> dict | None:
 
 def _to_device(value, device):
     """Tensors inside a saved state (nested in tuples, lists and dicts) onto `device`."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # an optimizer's NamedTuple
-        return type(value)(*(_to_device(v, device) for v in value))
-    if isinstance(value, list | tuple):
-        return type(value)(_to_device(v, device) for v in value)
-    return value
+    from .optim.transforms import tree_map
+
+    return tree_map(lambda v: v.to(device) if isinstance(v, torch.Tensor) else v, value)
 
 
 def duration(seconds: float) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY
-from test_fast import N_TRAIN, SETTINGS, _assert_close, _datasets, _perms
+from test_fast import MODEL_VARIANTS, N_TRAIN, SETTINGS, _assert_close, _datasets, _perms
 
 from adamgen import data as datamod
 from adamgen import experiments as ex
@@ -84,11 +84,7 @@ def test_every_optimizer_matches_the_reference_for_30_epochs(name, device):
         np.testing.assert_allclose(a.cpu(), b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "model, patches",
-    [(CNNConfig(q=2.5, m=3, c=0.3), 2), (CNNConfig(q=3, m=4, activation="huber", h=0.05), 2),
-     (CNNConfig(q=1, m=4), 2), (CNNConfig(q=3, m=4), 3)],
-    ids=["power-2.5-scaled", "huber", "relu", "three-patches"])
+@MODEL_VARIANTS
 def test_model_variants_match_the_reference(model, patches):
     ref, batched = _pair("adam", model, "cpu", datasets=_datasets(patches))
     perms = _perms(10)

@@ -105,11 +105,15 @@ def test_every_optimizer_matches_the_reference_for_30_epochs(name):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(
+# network variants every fast path is checked on (tests/test_batched.py reads them too)
+MODEL_VARIANTS = pytest.mark.parametrize(
     "model, patches",
     [(ModelConfig(q=2.5, m=3, c=0.3), 2), (ModelConfig(q=3, m=4, activation="huber", h=0.05), 2),
      (ModelConfig(q=1, m=4), 2), (ModelConfig(q=3, m=4), 3)],
     ids=["power-2.5-scaled", "huber", "relu", "three-patches"])
+
+
+@MODEL_VARIANTS
 def test_model_variants_match_the_reference(model, patches):
     ref, fast = _engines("adam", model, patches=patches)
     perms = _perms(10)

@@ -38,6 +38,8 @@ from torch import Tensor
 from ..models import two_layer_cnn as cnn
 from ..models.losses import class_index, example_losses
 from ..optim import build_optimizer
+from ..optim.transforms import tree_map
+from .reference import TorchLockstep
 
 log = logging.getLogger("adamgen")
 
@@ -57,15 +59,12 @@ def to_reference_layout(W: Tensor, m: int) -> Tensor:
 def _counts_as_tensors(state, device):
     """An optimizer state with its step counts (Python ints) as 0-d tensors on the device, so
     that a compiled step sees the same program at every step (no recompilation per count)."""
-    if isinstance(state, bool) or state is None:
-        return state
-    if isinstance(state, int):
-        return torch.tensor(state, dtype=torch.int64, device=device)
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(_counts_as_tensors(v, device) for v in state))
-    if isinstance(state, tuple | list):
-        return type(state)(_counts_as_tensors(v, device) for v in state)
-    return state
+    def leaf(v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            return torch.tensor(v, dtype=torch.int64, device=device)
+        return v
+
+    return tree_map(leaf, state)
 
 
 def make_step(model, optimizer):
@@ -125,7 +124,7 @@ def compile_mode(run, device: torch.device) -> str:
     return mode
 
 
-class BatchedEngine:
+class BatchedEngine(TorchLockstep):
     name = "batched"
 
     def __init__(self, run, datasets: list, data_index: np.ndarray, W0: Tensor, hyper: dict):
@@ -147,10 +146,8 @@ class BatchedEngine:
         self.mode = compile_mode(run, device)
         log.info("batched engine: train.compile %s -> %s", run.train.compile, self.mode)
         self.step = compiled(make_step(run.model, optimizer), self.mode)
-        R = len(self.W)
         self.rows = self.index[:, None]
-        self.bad = torch.zeros(R, dtype=torch.bool, device=device)
-        self.diverged_at = torch.full((R,), -1, dtype=torch.long, device=device)
+        self._start_flags()
         self._full = None  # full-batch inputs per run, gathered on first use
 
     def _mark(self) -> None:
@@ -174,8 +171,7 @@ class BatchedEngine:
             for X, y in batches:
                 self._mark()
                 self.W, self.state, self.bad = self.step(self.W, self.state, self.bad, X, y)
-            newly = self.bad & (self.diverged_at < 0)
-            self.diverged_at = torch.where(newly, epoch0 + e + 1, self.diverged_at)
+            self._note_divergence(epoch0 + e + 1)
         if self.mode == "reduce-overhead":  # outputs of a replay are overwritten by the next
             self.W, self.state, self.bad = (self.W.clone(), _clone(self.state),
                                             self.bad.clone())
@@ -198,26 +194,10 @@ class BatchedEngine:
             loss[runs], error[runs] = cnn.evaluate(W[runs], x_test, y_test, self.model)
         return loss, error
 
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at.cpu().numpy()
-
-    def stop(self, mask: np.ndarray) -> None:
-        """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
-
-    def checkpoint(self) -> dict:
-        return {"W": self.W, "state": self.state, "bad": self.bad,
-                "diverged_at": self.diverged_at}
-
     def restore(self, saved: dict) -> None:
-        self.W, self.bad, self.diverged_at = saved["W"], saved["bad"], saved["diverged_at"]
-        self.state = _counts_as_tensors(saved["state"], self.W.device)
+        super().restore(saved)
+        self.state = _counts_as_tensors(self.state, self.W.device)
 
 
 def _clone(state):
-    if isinstance(state, Tensor):
-        return state.clone()
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(_clone(v) for v in state))
-    if isinstance(state, tuple | list):
-        return type(state)(_clone(v) for v in state)
-    return state
+    return tree_map(lambda v: v.clone() if isinstance(v, Tensor) else v, state)

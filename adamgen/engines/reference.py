@@ -11,7 +11,40 @@ from ..models import network
 from ..optim import build_optimizer
 
 
-class ReferenceEngine:
+class TorchLockstep:
+    """What the torch engines share: the weights W and the optimizer state as tensors on the
+    device, a per-run flag `bad` (a loss that was not finite) kept on the device so that steps
+    never wait on the host, and the epoch at which each run first diverged."""
+
+    W: Tensor
+    state: object
+
+    def _start_flags(self) -> None:
+        R, device = len(self.W), self.W.device
+        self.bad = torch.zeros(R, dtype=torch.bool, device=device)
+        self.diverged_at = torch.full((R,), -1, dtype=torch.long, device=device)
+
+    def _note_divergence(self, epoch: int) -> None:
+        """At the end of `epoch`: runs flagged bad for the first time diverged then."""
+        newly = self.bad & (self.diverged_at < 0)
+        self.diverged_at = torch.where(newly, epoch, self.diverged_at)
+
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at.cpu().numpy()
+
+    def stop(self, mask: np.ndarray) -> None:
+        """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
+
+    def checkpoint(self) -> dict:
+        return {"W": self.W, "state": self.state, "bad": self.bad,
+                "diverged_at": self.diverged_at}
+
+    def restore(self, saved: dict) -> None:
+        self.W, self.state, self.bad = saved["W"], saved["state"], saved["bad"]
+        self.diverged_at = saved["diverged_at"]
+
+
+class ReferenceEngine(TorchLockstep):
     name = "reference"
 
     def __init__(self, run, datasets: list, data_index: np.ndarray, W0: Tensor, hyper: dict):
@@ -29,10 +62,8 @@ class ReferenceEngine:
         self.W = W0.clone()
         self.optimizer = build_optimizer(run.optimizer["name"], hyper)
         self.state = self.optimizer.init(self.W)
-        R = W0.shape[0]
-        self.rows = torch.arange(R, device=device)[:, None]
-        self.bad = torch.zeros(R, dtype=torch.bool, device=device)
-        self.diverged_at = torch.full((R,), -1, dtype=torch.long, device=device)
+        self.rows = torch.arange(W0.shape[0], device=device)[:, None]
+        self._start_flags()
 
     def advance(self, epoch0: int, perms: np.ndarray | None, epochs: int) -> None:
         if perms is not None:  # one transfer per chunk: the loop never waits on the host
@@ -48,8 +79,7 @@ class ReferenceEngine:
                 update, self.state = self.optimizer.update(grad, self.state, self.W)
                 self.W = self.W + update
                 self.bad |= ~torch.isfinite(loss)
-            newly = self.bad & (self.diverged_at < 0)
-            self.diverged_at = torch.where(newly, epoch0 + e + 1, self.diverged_at)
+            self._note_divergence(epoch0 + e + 1)
 
     def weights(self) -> Tensor:
         return self.W
@@ -64,16 +94,3 @@ class ReferenceEngine:
             loss[runs], error[runs] = self.net.evaluate(self.W[runs], x_test, y_test, self.model)
         return loss, error
 
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at.cpu().numpy()
-
-    def stop(self, mask: np.ndarray) -> None:
-        """Dense lockstep keeps every run in the program; a stopped run's numbers are unused."""
-
-    def checkpoint(self) -> dict:
-        return {"W": self.W, "state": self.state, "bad": self.bad,
-                "diverged_at": self.diverged_at}
-
-    def restore(self, saved: dict) -> None:
-        self.W, self.state, self.bad = saved["W"], saved["state"], saved["bad"]
-        self.diverged_at = saved["diverged_at"]

@@ -26,6 +26,18 @@ class Transform(NamedTuple):
     update: Callable[[Tensor, Any, Tensor], tuple[Tensor, Any]]
 
 
+def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """`fn` applied to every leaf of a state: nested dicts, NamedTuples, tuples and lists are
+    rebuilt around the mapped leaves (tensors, counts, None)."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(tree_map(fn, v) for v in tree))
+    if isinstance(tree, tuple | list):
+        return type(tree)(tree_map(fn, v) for v in tree)
+    return fn(tree)
+
+
 def per_run(h: Tensor, like: Tensor) -> Tensor:
     """View a [R] hyperparameter so that it broadcasts against a [R, ...] tensor."""
     return h.reshape(h.shape + (1,) * (like.ndim - 1))
