@@ -340,3 +340,41 @@ def test_a_gpu_job_states_its_device_memory_and_refuses_a_group_that_cannot_fit(
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (need / 2, 4 * need))
     with pytest.raises(ResourceError, match="lower gpu_runs_per_job or gpu_memory_gb"):
         check_fits(runs, torch.device("cuda"), 1)
+
+
+MEMORY_CHILD = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import bench_gpu
+from adamgen import data as datamod
+from adamgen.footprint import device_memory
+
+def status(key):
+    line = next(l for l in open("/proc/self/status") if l.startswith(key))
+    return int(line.split()[1]) * 1024
+
+R, B = 64, 200
+datasets = [datamod.generate(bench_gpu.run_config("adam", B, "cpu").data, s) for s in range(16)]
+runs = [bench_gpu.run_config("adam", B, "cpu", seed=r % 16) for r in range(R)]
+before = status("VmRSS")
+group = bench_gpu.Group(runs, datasets, torch.device("cpu"))
+group.advance(2)
+group.engine.train_stats(), group.engine.test_stats()
+estimate = device_memory(runs[0], R, 16)
+print(status("VmHWM") - before, estimate.total - estimate.parts["CUDA context and caching"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_the_device_estimate_bounds_what_the_batched_engine_allocates():
+    """On the CPU the engine's tensors live in the process: the peak it adds (VmHWM) for 64
+    paper-size runs at B = 200 on 16 data sets, two epochs and a probe, stays within the
+    estimate that sizes GPU jobs (less its CUDA part), and the estimate is not loose beyond 4×."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(ROOT / "benchmarks")],
+                          capture_output=True, text=True, check=True)
+    measured, estimate = map(int, proc.stdout.split())
+    assert measured <= estimate <= 4 * measured, (measured, estimate)
