@@ -129,13 +129,12 @@ class BatchedEngine(TorchLockstep):
 
     def __init__(self, run, datasets: list, data_index: np.ndarray, W0: Tensor, hyper: dict):
         device, dtype = W0.device, W0.dtype
-        self.net = cnn
         self.model, self.B, self.m = run.model, run.batch_size, run.model.m
         self.index = torch.as_tensor(data_index, dtype=torch.int64, device=device)
         # every data set once on the device: [U, n, P, d] inputs, [U, n] labels
         self.x = torch.stack([torch.as_tensor(ds.train.x) for ds in datasets]).to(device, dtype)
         self.y = torch.stack([torch.as_tensor(ds.train.y) for ds in datasets]).to(device)
-        self.sets = []  # (runs of the data set, its test inputs, its test labels)
+        self.sets = []  # (data set, its runs, its test inputs, its test labels)
         for u, ds in enumerate(datasets):
             members = torch.as_tensor(np.flatnonzero(data_index == u), device=device)
             self.sets.append((u, members, torch.as_tensor(ds.test.x).to(device, dtype),
