@@ -131,7 +131,7 @@ def check_fits(runs: list[RunConfig], device: torch.device | None = None,
         return
     free, total = torch.cuda.mem_get_info(device)
     need = device_memory(runs[0], len(runs), datasets)
-    fit = runs_per_device(runs[0], free - device_memory(runs[0], 0, datasets).total)
+    fit = runs_per_device(runs[0], free)  # as the plan counts (gpu_runs_per_job: auto)
     log.info("device %s (%s): %s free of %s; %d run(s) in lockstep need about %s (%s); "
              "about %d such runs would fit", device, torch.cuda.get_device_name(device),
              human(free), human(total), len(runs), human(need.total), need.describe(), fit)

@@ -281,39 +281,33 @@ def test_auto_compiles_long_jobs_on_cuda_only(tiny):
     assert compile_mode(asked, cuda) == "reduce-overhead"
 
 
-def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_path):
+def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_path,
+                                                                          run_workflow):
     """config/gpu.yaml over config/tiny.yaml with runs_per_job 2, through profiles/gpu, in a
-    dry run: every training job asks for the GPU and holds the runs that fit in
-    gpu_memory_gb."""
-    import subprocess
-    import sys
-
+    dry run: every training job asks for the GPU, and the CNN's groups are sized by the
+    overlay's gpu_memory_gb, not by runs_per_job."""
     import yaml
     from conftest import TINY_WORKFLOW
 
-    config = {**TINY_WORKFLOW, "runs_per_job": 2, "gpu_memory_gb": 1.0}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
-         str(ROOT / "config/gpu.yaml"), "--workflow-profile", str(ROOT / "profiles/gpu"),
-         "-n", "--quiet", "rules"], capture_output=True, text=True,
-        env={**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / ".cache")})
+    config = {**TINY_WORKFLOW, "runs_per_job": 2}
+    overlay = ROOT / "config/gpu.yaml"
+    proc = run_workflow(tmp_path, config, str(overlay), "--workflow-profile",
+                        str(ROOT / "profiles/gpu"), "-n")
     assert proc.returncode == 0, proc.stderr
-    merged = {**config, **yaml.safe_load((ROOT / "config/gpu.yaml").read_text())}
-    merged["gpu_memory_gb"] = 1.0
-    planned = ex.plan(merged)
-    groups = ex.lockstep_groups(planned, 2, "auto", 1.0)
+    merged = {**config, **yaml.safe_load(overlay.read_text())}  # top-level keys of its own
+    groups = ex.lockstep_groups(ex.plan(merged), 2, merged["gpu_runs_per_job"],
+                                merged["gpu_memory_gb"])
     cnn = [g for g in groups if g.runs[0].config.model.name == "two_layer_cnn"]
     assert cnn and all(r.config.train.device == "cuda" for g in groups for r in g.runs)
-    for g in cnn:
-        fits = runs_per_device(g.runs[0].config, 2**30)
-        assert len(g.runs) <= fits
+    budget = merged["gpu_memory_gb"] * 2**30
+    assert all(len(g.runs) <= runs_per_device(g.runs[0].config, budget) for g in cnn)
     assert any(len(g.runs) > 2 for g in cnn)  # larger than runs_per_job: sized by memory
     linear = [g for g in groups if g.runs[0].config.model.name == "two_layer_linear"]
     assert linear and all(len(g.runs) <= 2 for g in linear)  # no batched engine: runs_per_job
-    for g in groups:
-        assert f"train_{g.name}" in proc.stdout
+    jobs = proc.stdout.split("\nrule ")[1:]
+    planned = {job.split(":")[0]: job for job in jobs if job.startswith("train_")}
+    assert sorted(planned) == sorted(f"train_{g.name}" for g in groups)
+    assert all("gpu=1" in job for job in planned.values())
 
 
 def test_a_gpu_job_states_its_device_memory_and_refuses_a_group_that_cannot_fit(
