@@ -97,13 +97,15 @@ class Adamgen:
         self.epoch += epochs
 
 
-def naive_model(run, dataset):
+def naive_model(run, dataset, device: str | torch.device = "cpu"):
+    """(a) for `run` on `device`: its module, torch.optim optimizer, inputs and labels."""
     dtype = getattr(torch, run.train.dtype)
-    model = naive.TwoLayerCNN(network(run).impl().init_weights(run).to(dtype), run.model.q)
+    W0 = network(run).impl().init_weights(run).to(device, dtype)
+    model = naive.TwoLayerCNN(W0, run.model.q)
     opt = naive.make_optimizer(run.optimizer["name"], model.parameters(), run.optimizer["lr"],
                                run.optimizer["weight_decay"])
-    x = torch.as_tensor(dataset.train.x).to(dtype)
-    y = torch.as_tensor(dataset.train.y)
+    x = torch.as_tensor(dataset.train.x).to(device, dtype)
+    y = torch.as_tensor(dataset.train.y).to(device)
     return model, opt, x, y
 
 

@@ -33,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive  # noqa: E402
+from bench_engine import naive_model  # noqa: E402
 
 from adamgen import data as datamod  # noqa: E402
 from adamgen.config import parse_run_config  # noqa: E402
@@ -87,17 +88,6 @@ class Group:
                               for _ in range(epochs)])
         self.engine.advance(self.epoch, perms, epochs)
         self.epoch += epochs
-
-
-def naive_model(run, dataset, device):
-    dtype = getattr(torch, run.train.dtype)
-    W0 = network(run).impl().init_weights(run).to(device, dtype)
-    model = naive.TwoLayerCNN(W0, run.model.q)
-    opt = naive.make_optimizer(run.optimizer["name"], model.parameters(), run.optimizer["lr"],
-                               run.optimizer["weight_decay"])
-    x = torch.as_tensor(dataset.train.x).to(device, dtype)
-    y = torch.as_tensor(dataset.train.y).to(device)
-    return model, opt, x, y
 
 
 def verify(optimizer: str, batch: int, dataset, device, epochs: int = 2) -> float:
