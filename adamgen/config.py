@@ -635,4 +635,3 @@ def describe_keys_markdown() -> str:
     out += [f"| `{name}` | {_cell(ps.doc)}{' (opt-in)' if name in OPT_IN else ''} |"
             for name, ps in PROBE_SETS.items()]
     return "\n".join(out)
-

@@ -97,4 +97,3 @@ def random_supports(rng: np.random.Generator, rows: int, width: int, s: int, off
         u = rng.random((min(block, rows - start), width))
         support[start:start + len(u)] = np.sort(np.argpartition(u, s - 1, axis=1)[:, :s], 1)
     return support + offset
-

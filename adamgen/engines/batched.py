@@ -20,7 +20,8 @@ of 2m values per (example, patch) moves B·P·K·2m values per run and step, whi
 d·2m weights themselves from B·P ≥ d/K (B ≥ 5 here) and grows with B, while a batched product
 reads each run's weights once per step whatever B, with no scatter (no atomic adds, so the
 numbers do not depend on scheduling). Data are stored once per data set on the device (not
-once per run, as the reference engine does) and gathered per batch.
+once per run, as the reference engine does) and gathered per batch; a full-batch job gathers
+each run's inputs once and keeps them.
 
 `train.compile` chooses eager torch, `default` (torch.compile: Triton kernels on CUDA, C++ on
 the CPU) or `reduce-overhead` (the same, replayed as CUDA graphs, for groups so small that
