@@ -72,6 +72,8 @@ def _digest(obj: Any, length: int) -> str:
 LATER_KEYS = {("model", "name"): "two_layer_cnn", ("probes", "extra"): [],
               ("probes", "hessian_probes"): 0, ("probes", "hessian_examples"): 0,
               ("train", "precision"): "float32"}
+# the same for settings added to one optimizer later: (optimizer, key) → the old behaviour
+LATER_OPTIMIZER_KEYS = {("rmsprop", "momentum"): 0.0}
 # how a run is carried out, not what it computes
 NOT_HASHED = {("train", "device"), ("train", "engine"), ("train", "checkpoint_every"),
               ("train", "compile")}
@@ -83,13 +85,19 @@ def run_hash(run: RunConfig) -> str:
     Where it runs (device, engine) is left out: the engines agree to float tolerance (tests),
     and the run file records which one ran. So is how often it saves a checkpoint (a resumed
     run gives the same numbers), and a key added since the first release at the value that
-    reproduces the runs from before it (`LATER_KEYS`).
+    reproduces the runs from before it (`LATER_KEYS`, `LATER_OPTIMIZER_KEYS`). An optimizer
+    whose update has changed since (`NamedOptimizer.revision`) adds its revision.
     """
     d = run.to_dict()
     for section, values in d.items():
         if isinstance(values, dict):
             d[section] = {k: v for k, v in values.items() if (section, k) not in NOT_HASHED
                           and LATER_KEYS.get((section, k), object()) != v}
+    name = run.optimizer["name"]
+    d["optimizer"] = {k: v for k, v in d["optimizer"].items()
+                      if LATER_OPTIMIZER_KEYS.get((name, k), object()) != v}
+    if OPTIMIZERS[name].revision:  # its update changed: its old run files are not this run
+        d["optimizer"]["revision"] = OPTIMIZERS[name].revision
     return _digest(d, 10)
 
 

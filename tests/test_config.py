@@ -171,3 +171,38 @@ def test_runs_finished_before_later_keys_existed_keep_their_paths():
     hessian = parse_run_config({**run.config.to_dict(), "probes": {
         **run.config.to_dict()["probes"], "extra": ["hessian"]}})
     assert ex.run_path(hessian) != run.path
+
+
+def test_a_later_optimizer_setting_and_a_changed_update_move_paths_only_where_they_should(
+        monkeypatch):
+    """RMSprop's momentum (added after 0.1) at 0 keeps the path an RMSprop run had before
+    (E6's first RMSprop run, as 20244a9 named it); at 0.9 it is another run. Padam's update
+    changed to its authors' form (revision 1): its runs get new paths, so a run file computed
+    by the old update is never taken for the new one's."""
+    import dataclasses
+
+    import yaml
+
+    from adamgen import experiments as ex
+    from adamgen.optim import OPTIMIZERS
+
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    spec = config["experiments"]["jiang_e6"]
+    spec["optimizers"] = {"rmsprop": {"optimizer": {"lr": 5.0e-5}}}
+    spec["grid"] = {"batch_size": [200], "seed": [0]}
+    (run,) = ex.expand("jiang_e6", spec).runs
+    assert run.path == "results/runs/rmsprop/B200-lr5e-05-wd1e-05-T10000-seed0-b2e78c486b.nc"
+    momentum = parse_run_config({**run.config.to_dict(), "optimizer": {
+        **run.config.optimizer, "momentum": 0.9}})
+    assert ex.run_path(momentum) != run.path
+
+    spec = config["experiments"]["padam_e8"]
+    spec["optimizers"] = {"padam": spec["optimizers"]["padam"]}
+    spec["grid"] = {"batch_size": [200], "seed": [0]}
+    spec["optimizers"]["padam"]["grid"] = {"p": [0.0]}
+    (padam,) = ex.expand("padam_e8", spec).runs
+    before = "results/runs/padam/B200-lr0.02-wd1e-05-T10000-seed0-8aac9bf5de.nc"
+    assert padam.path != before
+    monkeypatch.setitem(OPTIMIZERS, "padam", dataclasses.replace(OPTIMIZERS["padam"],
+                                                                 revision=0))
+    assert ex.run_path(padam.config) == before  # the revision is the only difference

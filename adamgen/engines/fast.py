@@ -59,7 +59,7 @@ class FastEngine:
         self.family = fast.FAMILIES[family]
         self.flags = ((fast.COUPLED if OPTIMIZERS[optimizer].coupled else 0)
                       | (fast.AMSGRAD if "amsgrad" in variant else 0)
-                      | (fast.POWER if "power" in variant else 0)
+                      | (fast.PADAM if "padam" in variant else 0)
                       | (fast.MOMENTUM_BUFFER if "momentum" in variant else 0)
                       | (fast.BIAS_CORRECTION if hyper.get("bias_correction") else 0))
         R = len(self.W)

@@ -1,11 +1,11 @@
 """Fused CPU kernels (numba) for the structured fast path.
 
-The math is that of `adamgen.model` (forward pass, loss, gradient) and of the transforms in
-`adamgen.optim` (updates); `tests/test_fast.py` checks every optimizer against that reference,
-step for step. What is different is how it is computed:
+The math is that of `adamgen.models.two_layer_cnn` (forward pass, loss, gradient) and of the
+transforms in `adamgen.optim` (updates); `tests/test_fast.py` checks every optimizer against
+that reference, step for step. What is different is how it is computed:
 
-- only the nonzero input coordinates are touched (`adamgen.structure.PatchCSR`): ⟨w, x_p⟩ and
-  the gradient cost O(nnz·m) per example instead of O(d·m);
+- only the nonzero input coordinates are touched (`adamgen.engines.structure.PatchCSR`):
+  ⟨w, x_p⟩ and the gradient cost O(nnz·m) per example instead of O(d·m);
 - each optimizer's update is one pass over the parameters that also clears the gradient buffer;
 - one call trains a whole chunk of epochs, each run in one thread (runs never share work, so
   a run's numbers do not depend on how many runs share the call or on the thread count).
@@ -27,7 +27,7 @@ from numba.extending import intrinsic
 SGD, ADAM, SIGN, ADAGRAD, RMSPROP = range(5)
 FAMILIES = {"sgd": SGD, "adam": ADAM, "sign": SIGN, "adagrad": ADAGRAD, "rmsprop": RMSPROP}
 # flags
-COUPLED, AMSGRAD, POWER, BIAS_CORRECTION, MOMENTUM_BUFFER = 1, 2, 4, 8, 16
+COUPLED, AMSGRAD, PADAM, BIAS_CORRECTION, MOMENTUM_BUFFER = 1, 2, 4, 8, 16
 # the model's constants, in the weights' dtype: typed zeros and ones come from here, never from
 # data (an uninitialized or overflowed entry times 0 is not always 0)
 K_Q, K_C, K_H, K_ZERO, K_ONE = range(5)
@@ -36,7 +36,7 @@ K_Q, K_C, K_H, K_ZERO, K_ONE = range(5)
 LR, WD, BETA1, BETA2, EPS, P, MOMENTUM, ALPHA, ONE, TINY = range(10)
 COLUMNS = {"lr": LR, "weight_decay": WD, "eps": EPS, "p": P, "momentum": MOMENTUM,
            "alpha": ALPHA}
-STATE_SLOTS = {SGD: 1, ADAM: 3, SIGN: 1, ADAGRAD: 1, RMSPROP: 1}
+STATE_SLOTS = {SGD: 1, ADAM: 3, SIGN: 1, ADAGRAD: 1, RMSPROP: 2}
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -54,7 +54,7 @@ def _power(x, e):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _activation(z, q, huber, h):
-    """σ(z) and σ'(z): max(0, z)^q, or the Huberized ReLU (see adamgen.model.activation)."""
+    """σ(z) and σ'(z): max(0, z)^q, or the Huberized ReLU (adamgen.models.two_layer_cnn)."""
     if z <= 0.0:
         return 0.0, 0.0
     if huber:
@@ -268,17 +268,25 @@ def _sgd(W, G, S, H, coupled, buffer):
         W[e] = _flush(w - lr * (g if coupled else g + wd * w), tiny)
 
 
-@njit(cache=True, error_model="numpy")
-def _adam(W, G, S, H, coupled, amsgrad, use_power, bc1, bc2):
-    """m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; v_max ← max(v_max, v) (AMSGrad, Padam);
-    u = (m / bc1) / ((v / bc2)^p + ε), p = 1/2 but for Padam; W ← W − η u [− ηλW decoupled].
+# the variants of the Adam family's loop (`_adam`)
+ADAM_PLAIN, ADAM_MAX, PADAM_POWER, PADAM_HALF = range(4)
 
-    Three loops, one per variant: a branch or a helper taking arrays inside the loop stops
-    LLVM from vectorizing it (measured: 30 µs against 300-800 µs per 40,000 weights).
+
+@njit(cache=True, error_model="numpy")
+def _adam(W, G, S, H, coupled, variant, c1m, c2v):
+    """m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; v_max ← max(v_max, v) (AMSGrad, Padam);
+    Adam, AdamW:  u = (m / c1m) / (√(v / c2v) + ε)
+    AMSGrad:      u = (m / c1m) / (√(v_max / c2v) + ε)
+    Padam:        u = (m / c1m) / (√v_max + ε)^(2p)       (c1m = (1 − β1^t) / √(1 − β2^t))
+    then W ← W − η u [− ηλW decoupled].
+
+    One loop per variant: a branch or a helper taking arrays inside the loop stops LLVM from
+    vectorizing it (measured: 30 µs against 300-800 µs per 40,000 weights). Padam at p = 1/2
+    has its own loop: a square root, not a power, per weight (7x faster).
     """
-    lr, wd, b1, b2, eps, power = H[LR], H[WD], H[BETA1], H[BETA2], H[EPS], H[P]
+    lr, wd, b1, b2, eps, two_p = H[LR], H[WD], H[BETA1], H[BETA2], H[EPS], H[P] + H[P]
     c1, c2, tiny = H[ONE] - b1, H[ONE] - b2, H[TINY]
-    if not amsgrad:  # Adam, AdamW
+    if variant == ADAM_PLAIN:
         for e in range(W.shape[0]):
             w = W[e]
             g = G[e] + wd * w if coupled else G[e]
@@ -286,9 +294,9 @@ def _adam(W, G, S, H, coupled, amsgrad, use_power, bc1, bc2):
             mu = _flush(b1 * S[0, e] + c1 * g, tiny)
             nu = _flush(b2 * S[1, e] + c2 * g * g, tiny)
             S[0, e], S[1, e] = mu, nu
-            u = (mu / bc1) / (np.sqrt(nu / bc2) + eps)
+            u = (mu / c1m) / (np.sqrt(nu / c2v) + eps)
             W[e] = _flush(w - lr * (u if coupled else u + wd * w), tiny)
-    elif not use_power:  # AMSGrad
+    elif variant == ADAM_MAX:
         for e in range(W.shape[0]):
             w = W[e]
             g = G[e] + wd * w if coupled else G[e]
@@ -297,9 +305,9 @@ def _adam(W, G, S, H, coupled, amsgrad, use_power, bc1, bc2):
             nu = _flush(b2 * S[1, e] + c2 * g * g, tiny)
             v_max = S[2, e] if S[2, e] > nu else nu
             S[0, e], S[1, e], S[2, e] = mu, nu, v_max
-            u = (mu / bc1) / (np.sqrt(v_max / bc2) + eps)
+            u = (mu / c1m) / (np.sqrt(v_max / c2v) + eps)
             W[e] = _flush(w - lr * (u if coupled else u + wd * w), tiny)
-    else:  # Padam
+    elif variant == PADAM_HALF:
         for e in range(W.shape[0]):
             w = W[e]
             g = G[e] + wd * w if coupled else G[e]
@@ -308,7 +316,18 @@ def _adam(W, G, S, H, coupled, amsgrad, use_power, bc1, bc2):
             nu = _flush(b2 * S[1, e] + c2 * g * g, tiny)
             v_max = S[2, e] if S[2, e] > nu else nu
             S[0, e], S[1, e], S[2, e] = mu, nu, v_max
-            u = (mu / bc1) / ((v_max / bc2) ** power + eps)
+            u = (mu / c1m) / (np.sqrt(v_max) + eps)
+            W[e] = _flush(w - lr * (u if coupled else u + wd * w), tiny)
+    else:  # PADAM_POWER
+        for e in range(W.shape[0]):
+            w = W[e]
+            g = G[e] + wd * w if coupled else G[e]
+            G[e] = 0
+            mu = _flush(b1 * S[0, e] + c1 * g, tiny)
+            nu = _flush(b2 * S[1, e] + c2 * g * g, tiny)
+            v_max = S[2, e] if S[2, e] > nu else nu
+            S[0, e], S[1, e], S[2, e] = mu, nu, v_max
+            u = (mu / c1m) / (np.sqrt(v_max) + eps) ** two_p
             W[e] = _flush(w - lr * (u if coupled else u + wd * w), tiny)
 
 
@@ -325,18 +344,33 @@ def _sign(W, G, S, H, coupled):
 
 
 @njit(cache=True, error_model="numpy")
-def _accumulated(W, G, S, H, coupled, decay):
-    """Adagrad (decay = 1: G ← G + g²) and RMSprop (v ← a v + (1−a) g²); u = g / (√· + ε)."""
-    lr, wd, eps, a, tiny = H[LR], H[WD], H[EPS], H[ALPHA], H[TINY]
-    keep, add = (H[ONE], H[ONE]) if decay == 1 else (a, H[ONE] - a)
+def _adagrad(W, G, S, H, coupled):
+    """G ← G + g²; u = g / (√G + ε)."""
+    lr, wd, eps, tiny = H[LR], H[WD], H[EPS], H[TINY]
     for e in range(W.shape[0]):
         w = W[e]
         g = G[e] + wd * w if coupled else G[e]
         G[e] = 0
-        acc = _flush(keep * S[0, e] + add * g * g, tiny)
+        acc = _flush(S[0, e] + g * g, tiny)
         S[0, e] = acc
         u = g / (np.sqrt(acc) + eps)
         W[e] = _flush(w - lr * (u if coupled else u + wd * w), tiny)
+
+
+@njit(cache=True, error_model="numpy")
+def _rmsprop(W, G, S, H, coupled):
+    """v ← a v + (1−a) g²; b ← μ b + g / (√v + ε) (torch.optim's momentum; μ = 0 gives b =
+    g / (√v + ε) exactly); u = b."""
+    lr, wd, eps, a, mu, tiny = H[LR], H[WD], H[EPS], H[ALPHA], H[MOMENTUM], H[TINY]
+    add = H[ONE] - a
+    for e in range(W.shape[0]):
+        w = W[e]
+        g = G[e] + wd * w if coupled else G[e]
+        G[e] = 0
+        acc = _flush(a * S[0, e] + add * g * g, tiny)
+        b = _flush(mu * S[1, e] + g / (np.sqrt(acc) + eps), tiny)
+        S[0, e], S[1, e] = acc, b
+        W[e] = _flush(w - lr * (b if coupled else b + wd * w), tiny)
 
 
 @njit(cache=True, error_model="numpy")
@@ -350,13 +384,18 @@ def _update(family, flags, W, G, S, H, t, scratch):
         if flags & BIAS_CORRECTION:
             scratch[0] = H[ONE] - H[BETA1] ** t
             scratch[1] = H[ONE] - H[BETA2] ** t
-        # Padam at p = 1/2 is AMSGrad: its square root, not a power, per weight (7x faster)
-        power = (flags & POWER) != 0 and H[P] != 0.5
-        _adam(W, G, S, H, coupled, (flags & AMSGRAD) != 0, power, scratch[0], scratch[1])
+        if flags & PADAM:  # the step's scale √(1 − β2^t) / (1 − β1^t), as one divisor
+            scratch[0] = scratch[0] / np.sqrt(scratch[1])
+            variant = PADAM_HALF if H[P] == 0.5 else PADAM_POWER
+        else:
+            variant = ADAM_MAX if flags & AMSGRAD else ADAM_PLAIN
+        _adam(W, G, S, H, coupled, variant, scratch[0], scratch[1])
     elif family == SIGN:
         _sign(W, G, S, H, coupled)
+    elif family == ADAGRAD:
+        _adagrad(W, G, S, H, coupled)
     else:
-        _accumulated(W, G, S, H, coupled, 1 if family == ADAGRAD else 0)
+        _rmsprop(W, G, S, H, coupled)
 
 
 SPLIT_MIN_BATCH = 64  # from this batch size on, a step's gradient is the sum of two halves

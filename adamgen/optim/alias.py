@@ -48,7 +48,7 @@ HYPERS: dict[str, Hyper] = {
     "bias_correction": Hyper("bool", "divide the moments by 1 − β^t (PyTorch) or not (Zou)",
                              structural=True),
     "momentum": Hyper("float", "heavy-ball momentum μ (b ← μ b + g)", unit_interval),
-    "p": Hyper("float", "Padam's partial adaptivity: u = m / (v̂^p + ε)",
+    "p": Hyper("float", "Padam's partial adaptivity: u = m / (√v_max + ε)^(2p)",
                lambda x: None if 0.0 <= x <= 0.5 else "must be in [0, 1/2]"),
     "alpha": Hyper("float", "RMSprop's smoothing constant a", unit_interval),
 }
@@ -68,6 +68,9 @@ class NamedOptimizer:
     fused: tuple[str, frozenset[str]] | None
     full_batch: bool = False  # gd: B must equal n
     reference: str = ""
+    # bumped when the update's math changes, so that run files computed by the old update are
+    # not taken for the new one's (it enters the run's hash; 0 leaves the hash as it was)
+    revision: int = 0
 
 
 def _coupled(inner: Callable[[dict, ModuleType], list]) -> Build:
@@ -82,13 +85,18 @@ def _decoupled(inner: Callable[[dict, ModuleType], list]) -> Build:
                                 T.scale_by_lr(h["lr"]))
 
 
-def _adam(amsgrad: bool = False, padam: bool = False) -> Callable[[dict, ModuleType], list]:
+def _adam(amsgrad: bool = False) -> Callable[[dict, ModuleType], list]:
     def inner(h: dict, T: ModuleType) -> list:
         b1, b2 = h["betas"]
-        return [T.scale_by_adam(b1, b2, h["eps"], power=h["p"] if padam else None,
-                                amsgrad=amsgrad, bias_correction=h["bias_correction"])]
+        return [T.scale_by_adam(b1, b2, h["eps"], amsgrad=amsgrad,
+                                bias_correction=h["bias_correction"])]
 
     return inner
+
+
+def _padam(h: dict, T: ModuleType) -> list:
+    b1, b2 = h["betas"]
+    return [T.scale_by_padam(b1, b2, h["eps"], h["p"], bias_correction=h["bias_correction"])]
 
 
 _ADAM_DEFAULTS = {"lr": REQUIRED, "weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8,
@@ -97,9 +105,9 @@ _PLAIN = {"lr": REQUIRED, "weight_decay": 0.0}
 
 
 def _named(doc, defaults, build, coupled, family=None, *variant, full_batch=False,
-           reference=""):
+           reference="", revision=0):
     fused = None if family is None else (family, frozenset(variant))
-    return NamedOptimizer(doc, defaults, build, coupled, fused, full_batch, reference)
+    return NamedOptimizer(doc, defaults, build, coupled, fused, full_batch, reference, revision)
 
 
 OPTIMIZERS: dict[str, NamedOptimizer] = {
@@ -118,20 +126,22 @@ OPTIMIZERS: dict[str, NamedOptimizer] = {
     "amsgrad": _named("Adam with v̂ ← max(v̂, v)", _ADAM_DEFAULTS,
                       _coupled(_adam(amsgrad=True)), True, "adam", "amsgrad",
                       reference="Reddi, Kale & Kumar (2018)"),
-    "padam": _named("partially adaptive AMSGrad: W ← W − η m / (v̂^p + ε)",
-                    {**_ADAM_DEFAULTS, "p": 0.125},
-                    _coupled(_adam(amsgrad=True, padam=True)), True, "adam", "amsgrad", "power",
-                    reference="Chen, Zhou, Tang, Yang, Cao & Gu (IJCAI 2020); the talk slides"),
+    "padam": _named("partially adaptive AMSGrad, as its authors' code: "
+                    "W ← W − η √(1 − β2^t)/(1 − β1^t) · m / (√v_max + ε)^(2p)",
+                    {**_ADAM_DEFAULTS, "p": 0.125}, _coupled(_padam), True, "adam", "padam",
+                    reference="Chen, Zhou, Tang, Yang, Cao & Gu (IJCAI 2020); uclaml/Padam",
+                    revision=1),
     "signsgd": _named("sign descent: W ← W − η sign(g)", _PLAIN,
                       _coupled(lambda h, T: [T.scale_by_sign()]), True, "sign"),
     "signsgdw": _named("sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)", _PLAIN,
                        _decoupled(lambda h, T: [T.scale_by_sign()]), False, "sign"),
     "adagrad": _named("Adagrad: G ← G + g²; W ← W − η g / (√G + ε)", {**_PLAIN, "eps": 1e-10},
                       _coupled(lambda h, T: [T.scale_by_rss(h["eps"])]), True, "adagrad"),
-    "rmsprop": _named("RMSprop: v ← a v + (1 − a) g²; W ← W − η g / (√v + ε)",
-                      {**_PLAIN, "alpha": 0.99, "eps": 1e-8},
-                      _coupled(lambda h, T: [T.scale_by_rms(h["alpha"], h["eps"])]), True,
-                      "rmsprop"),
+    "rmsprop": _named("RMSprop: v ← a v + (1 − a) g²; b ← μ b + g / (√v + ε); W ← W − η b "
+                      "(torch.optim's momentum; μ = 0: W ← W − η g / (√v + ε))",
+                      {**_PLAIN, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0},
+                      _coupled(lambda h, T: [T.scale_by_rms(h["alpha"], h["eps"]),
+                                             T.trace(h["momentum"])]), True, "rmsprop"),
     # no fused kernel: `engine: auto` trains it on the reference engine
     "lion": _named("Lion: u = sign(β1 m + (1 − β1) g); m ← β2 m + (1 − β2) g; "
                    "W ← (1 − ηλ) W − η u", {"lr": REQUIRED, "weight_decay": 0.0,

@@ -112,16 +112,15 @@ def scale_by_adam(
     b2: Tensor,
     eps: Tensor,
     *,
-    power: Tensor | None = None,
     amsgrad: bool = False,
     bias_correction: bool = True,
 ) -> Transform:
-    """Adam's preconditioned direction, and the AMSGrad / Padam variants.
+    """Adam's preconditioned direction, and the AMSGrad variant.
 
         m ← β1 m + (1 − β1) g          v ← β2 v + (1 − β2) g²
-        v_max ← max(v_max, v)          (AMSGrad, Padam; v̂ below uses v_max)
+        v_max ← max(v_max, v)          (AMSGrad; v̂ below uses v_max)
         m̂ = m / (1 − β1^t), v̂ = v / (1 − β2^t)     (bias_correction; else m̂ = m, v̂ = v)
-        u = m̂ / (v̂^p + ε)              p = 1/2 (Adam, AMSGrad) unless `power` is given (Padam)
+        u = m̂ / (√v̂ + ε)
 
     PyTorch applies the bias correction to AMSGrad's running max, as here. Zou et al. analyse
     Adam without bias correction [Zou §3]; PyTorch's default keeps it.
@@ -141,8 +140,39 @@ def scale_by_adam(
         if bias_correction:
             m_hat = m_hat / (1 - beta1**t)
             v_hat = v_hat / (1 - beta2**t)
-        denom = v_hat.sqrt() if power is None else v_hat.pow(per_run(power, g))
-        return m_hat / (denom + per_run(eps, g)), AdamState(t, mu, nu, nu_max)
+        return m_hat / (v_hat.sqrt() + per_run(eps, g)), AdamState(t, mu, nu, nu_max)
+
+    return Transform(init, update)
+
+
+def scale_by_padam(b1: Tensor, b2: Tensor, eps: Tensor, p: Tensor, *,
+                   bias_correction: bool = True) -> Transform:
+    """Padam's partially adaptive direction, as its authors' code computes it [Chen et al.
+    (IJCAI 2020); the reference implementation uclaml/Padam, Padam.py]:
+
+        m ← β1 m + (1 − β1) g          v ← β2 v + (1 − β2) g²          v_max ← max(v_max, v)
+        u = √(1 − β2^t) / (1 − β1^t) · m / (√v_max + ε)^(2p)
+
+    The maximum is of the uncorrected second moment, and the bias corrections scale the step
+    (√(1 − β2^t) is not raised to 2p); without bias_correction, u = m / (√v_max + ε)^(2p).
+    p = 1/2 is AMSGrad with ε moved inside the correction (the same when ε = 0); p = 0 is
+    momentum SGD on the moving average m.
+    """
+
+    def init(params: Tensor) -> AdamState:
+        zeros = torch.zeros_like(params)
+        return AdamState(0, zeros, zeros.clone(), zeros.clone())
+
+    def update(g: Tensor, state: AdamState, params: Tensor) -> tuple[Tensor, AdamState]:
+        t = state.count + 1
+        beta1, beta2 = per_run(b1, g), per_run(b2, g)
+        mu = beta1 * state.mu + (1 - beta1) * g
+        nu = beta2 * state.nu + (1 - beta2) * g * g
+        nu_max = torch.maximum(state.nu_max, nu)
+        step = mu / (nu_max.sqrt() + per_run(eps, g)).pow(2 * per_run(p, g))
+        if bias_correction:
+            step = step * ((1 - beta2**t).sqrt() / (1 - beta1**t))
+        return step, AdamState(t, mu, nu, nu_max)
 
     return Transform(init, update)
 
