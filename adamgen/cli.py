@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
     k.add_argument("--markdown", action="store_true",
                    help="as the Markdown tables of config/README.md")
+    k.add_argument("--metrics", action="store_true",
+                   help="the claims' metrics, as the Markdown table of config/README.md")
     return p
 
 
@@ -75,6 +77,11 @@ def cmd_config(args) -> None:
 
 
 def cmd_keys(args) -> None:
+    if args.metrics:
+        from .claims.metrics import describe_metrics_markdown
+
+        print(describe_metrics_markdown())
+        return
     from .config import describe_keys, describe_keys_markdown
 
     print(describe_keys_markdown() if args.markdown else describe_keys())

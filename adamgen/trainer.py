@@ -183,7 +183,7 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
 
     def probe(epoch: int) -> None:
         stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": l2,
-                 "objective": getattr(engine, "objective", None)}
+                 "hyper": hyper, "objective": getattr(engine, "objective", None)}
         W, rec = engine.weights(), {}
         for (impl, _), state in zip(sets, states, strict=True):
             rec |= impl.record(state, W, stats)

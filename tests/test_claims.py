@@ -1,6 +1,7 @@
 """Claims as data: parsing, and evaluation against summaries built by hand."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -48,10 +49,12 @@ def grid_errors(fn) -> np.ndarray:
     return out
 
 
+BASE = {"id": "c", "claim": "a claim", "kind": "paper", "source": "test", "experiment": "e",
+        "metric": "test_error", "expect": "< 0.5", "rule": "a test"}
+
+
 def claim(**fields) -> claims.Claim:
-    entry = {"id": "c", "claim": "a claim", "source": "test", "experiment": "e",
-             "metric": "test_error", "expect": "< 0.5", **fields}
-    return claims.parse_claims({"claims": [entry]})[0]
+    return claims.parse_claims({"claims": [{**BASE, **fields}]})[0]
 
 
 def evaluate(c: claims.Claim, ds: xr.Dataset) -> claims.Row:
@@ -116,6 +119,58 @@ def test_a_boundary_beyond_the_grid_is_inconclusive():
     assert row.verdict == "inconclusive" and row.reason.endswith("needs larger B")
 
 
+def test_an_undefined_value_fails_where_the_paper_puts_the_event_inside_the_grid():
+    """Before, every undefined value was inconclusive, so 'a critical batch size exists inside
+    the grid' could never fail. A claim now says what an undefined value means."""
+    ds = summary(grid_errors(lambda o, b, w, s: 0.0 if s else (0.9 if b == 200 else 0.0)))
+    where = {"optimizer": "adam", "weight_decay": 1e-4}
+    because = "Thm 4.1 puts the failure at B = n"
+    row = evaluate(claim(metric="critical_batch_size", where=where, expect="> 2",
+                         undefined={"verdict": "fails", "because": because}), ds)
+    assert row.verdict == "fails" and because in row.reason and "2 of 3 seeds" in row.reason
+    assert row.passing == 1 and row.n == 3  # the seed with a boundary (B = 200) passes
+    said = evaluate(claim(metric="critical_batch_size", where=where, expect="> 2",
+                          undefined={"verdict": "inconclusive", "because": "says nothing"}), ds)
+    assert said.verdict == "inconclusive" and "says nothing" in said.reason
+
+
+def test_a_diverged_run_stays_inconclusive_even_where_undefined_fails():
+    ds = summary(grid_errors(lambda o, b, w, s: 0.0))
+    ds["status"].loc[{"optimizer": "adam", "batch_size": 20, "weight_decay": 1e-4}] = "diverged"
+    row = evaluate(claim(metric="critical_batch_size", expect="> 2",
+                         where={"optimizer": "adam", "weight_decay": 1e-4},
+                         undefined={"verdict": "fails", "because": "inside the grid"}), ds)
+    assert row.verdict == "inconclusive" and row.reason.startswith("diverged")
+
+
+@pytest.mark.parametrize("expect, inside, outside", [
+    ("< 0.5", [0.49], [0.5, 0.7]), ("<= 0.5", [0.5], [0.51]), ("> 0", [1e-9], [0.0]),
+    (">= 0.45", [0.45], [0.44]), ("0.884 ± 0.05", [0.834, 0.934], [0.83, 0.94]),
+    ("in [0.1, 10]", [0.1, 10.0], [0.099, 10.1]), ("in (1.0e-5, 0.1]", [0.1, 2e-5], [1e-5, 0.2]),
+])
+def test_expectations_accept_what_they_say(expect, inside, outside):
+    c = claim(expect=expect)
+    assert all(c.check(v) for v in inside) and not any(c.check(v) for v in outside)
+
+
+def test_a_claim_over_the_whole_range_of_its_metric_cannot_fail():
+    """The vacuous claims the falsifiability test catches: a test error below 1, a Padam p
+    of the grid [0, 1/2] within 0.25 ± 0.25 (E8.padam.switch before)."""
+    ds = summary(grid_errors(lambda o, b, w, s: 0.3))
+    where = {"optimizer": "adam", "batch_size": 2, "weight_decay": 1e-4}
+    assert claims.falsifiable(ds, claim(where=where, expect="<= 1")) is None
+    assert claims.falsifiable(ds, claim(where=where, expect="0.5 ± 0.6")) is None
+    # just past the edge: the smallest violation
+    assert claims.falsifiable(ds, claim(where=where, expect="< 0.3")) == pytest.approx(0.300001)
+    assert claims.falsifiable(ds, claim(where=where, expect=">= 0.3")) == pytest.approx(0.299999)
+    grid = claim(metric="critical_batch_size", where={"optimizer": "adam",
+                                                      "weight_decay": 1e-4})
+    assert claims.falsifiable(ds, replace(grid, expect="100 ± 100")) is None
+    assert claims.falsifiable(ds, replace(grid, expect="> 2")) == 2.0
+    assert np.isnan(claims.falsifiable(ds, replace(
+        grid, expect="100 ± 100", undefined={"verdict": "fails", "because": "inside"})))
+
+
 def test_dotted_axes_name_summary_dimensions():
     errors = np.zeros((2, len(BS), len(LAMBDAS), 2, len(SEEDS)))
     errors[..., 1, :] = 0.4
@@ -142,9 +197,14 @@ def test_reports_show_every_row_with_its_verdict():
                             claim(id="absent", experiment="other")], {"e": ds})
     md, csv, html = claims.to_markdown(rows), claims.to_csv(rows), claims.to_html(rows)
     assert "1 holds, 1 fails, 0 inconclusive, 1 not run of 3 claims" in md
-    assert "| bad |" in md and "**fails**" in md and "because" in md
-    assert csv.splitlines()[2].startswith("bad,") and ",fails," in csv.splitlines()[2]
-    assert html.count("<tr") == 4 and "not run" in html
+    assert "| bad | paper |" in md and "**fails**" in md and "because" in md
+    assert csv.splitlines()[2].startswith("bad,paper,") and ",fails," in csv.splitlines()[2]
+    # the claims this config did not run come last, in a section of their own (collapsed on
+    # the page), each with its reason; the page filters by kind
+    assert md.index("## Not run in this config (1)") > md.index("| bad |")
+    assert "| absent | paper | a claim | other | experiment 'other' not in config |" in md
+    assert html.count("<tr") == 5 and html.index("<details>") > html.index(">bad<")
+    assert "name='kind' value='beyond'" in html and html.count('data-kind="paper"') == 3
 
 
 @pytest.mark.parametrize("entry, key", [
@@ -154,21 +214,24 @@ def test_reports_show_every_row_with_its_verdict():
     ({"as": "ratio"}, "as"),
     ({"contrast": {"optimizer": ["adam"]}}, "contrast"),
     ({"metric": "final_weights"}, "as"),
+    ({"kind": "ours"}, "kind"),
+    ({"expect": "in [1, 0]"}, "expect"),
+    ({"at": "start"}, "at"),
+    ({"undefined": "fails"}, "undefined"),
+    ({"undefined": {"verdict": "holds", "because": "x"}}, "undefined"),
+    ({"undefined": {"verdict": "fails"}}, "undefined"),
 ])
 def test_a_bad_claim_is_rejected_naming_its_key(entry, key):
-    base = {"id": "x", "claim": "c", "source": "s", "experiment": "e", "metric": "test_error",
-            "expect": "< 1"}
-    with pytest.raises(ConfigError, match=rf"claims\[0\] \(x\)\.{key}"):
-        claims.parse_claims({"claims": [{**base, **entry}]})
+    with pytest.raises(ConfigError, match=rf"claims\[0\] \(c\)\.{key}"):
+        claims.parse_claims({"claims": [{**BASE, **entry}]})
 
 
-def test_missing_fields_and_duplicate_ids_are_rejected():
-    base = {"id": "x", "claim": "c", "source": "s", "experiment": "e", "metric": "test_error",
-            "expect": "< 1"}
-    with pytest.raises(ConfigError, match=r"\.source.*missing"):
-        claims.parse_claims({"claims": [{k: v for k, v in base.items() if k != "source"}]})
+@pytest.mark.parametrize("field", ["source", "kind", "rule"])
+def test_missing_fields_and_duplicate_ids_are_rejected(field):
+    with pytest.raises(ConfigError, match=rf"\.{field}.*missing"):
+        claims.parse_claims({"claims": [{k: v for k, v in BASE.items() if k != field}]})
     with pytest.raises(ConfigError, match="used twice"):
-        claims.parse_claims({"claims": [base, base]})
+        claims.parse_claims({"claims": [BASE, BASE]})
 
 
 def test_the_shipped_claims_files_parse():
@@ -178,5 +241,6 @@ def test_the_shipped_claims_files_parse():
     paper = claims.load_claims(root / "config" / "claims.yaml")
     ids = {c.id for c in paper}
     assert {"E1.adam.test_error", "E3.distance", "E4.adamw.B100.test_error",
-            "B.cor4.3.sigma0", "B.cor4.6.sigma0"} <= ids
+            "B.cor4.3.sigma0", "B.adamw.stall.sigma0", "TE.adam.shift.size"} <= ids
+    assert "B.cor4.6.batch" not in ids and "E8.padam.p05.amsgrad" not in ids  # item 4, 3
     assert claims.load_claims(root / "config" / "claims_tiny.yaml")

@@ -150,6 +150,12 @@ def test_the_config_readme_lists_every_registry_row():
         "config/README.md is stale: paste the output of `adamgen keys --markdown`"
     for name in ("cifar10", "resnet18", "lion", "hessian", "module"):
         assert f"`{name}`" in block
+    from adamgen.claims.metrics import describe_metrics_markdown
+
+    metrics = text.split("<!-- generated: adamgen keys --metrics -->\n")[1].split(
+        "\n<!-- end generated -->")[0]
+    assert metrics == describe_metrics_markdown(), \
+        "config/README.md is stale: paste the output of `adamgen keys --metrics`"
 
 
 def test_runs_finished_before_later_keys_existed_keep_their_paths():

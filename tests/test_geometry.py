@@ -136,6 +136,46 @@ def test_jiangs_linear_network_trains_on_whitened_data():
         parse_run_config({"data": {"kind": "whitened"}, "optimizer": {"name": "gd", "lr": 1}})
 
 
+def test_the_window_of_jiangs_theorem_is_read_off_the_weights():
+    """The jiang_window probes against the proof's definitions, on weights set by hand:
+    E = W_1^T w_2 − A; SGD+M's window opens at max |w| >= d^(-alpha/2) and closes at
+    max_j E_j >= −sqrt(d^(1 − alpha/4)); Adam's opens once W_1 is rank 1 and closes at
+    max_j E_j >= −sqrt(eta d)."""
+    from adamgen.probes import jiang_window
+
+    d, alpha = 4, 1.0
+    A = torch.tensor([[1.0, 0.5, 2.0, 1.0]], dtype=torch.float64)
+    u, v = torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([0.5, 0.2, 0.1, 0.4])
+    W = torch.zeros(1, d + 1, d, dtype=torch.float64)
+    W[0, :d] = torch.outer(u, v)  # rank 1
+    W[0, d] = torch.tensor([0.3, 0.1, 0.0, 0.0])  # w_2
+    E = (W[0, :d].T @ W[0, d] - A[0])
+    hyper = {"hyper": {"lr": torch.tensor([0.5], dtype=torch.float64)}}
+    for name, opening, closing in (
+            ("sgd_momentum", 0.5 >= d ** -0.5, float(E.max()) >= -(d ** 0.75) ** 0.5),
+            ("adam", True, float(E.max()) >= -(0.5 * d) ** 0.5)):
+        state = jiang_window.State(A=A, optimizer=name, alpha=alpha, d=d)
+        out = jiang_window.record(state, W, hyper)
+        assert float(out["residual_max"]) == pytest.approx(float(E.max()))
+        assert float(out["w_max"]) == 0.5 and float(out["rank1"]) == pytest.approx(1.0)
+        assert float(out["window_open"]) == float(opening), name
+        assert float(out["window_close"]) == float(closing), name
+    other = jiang_window.record(jiang_window.State(A=A, optimizer="gd", alpha=alpha, d=d), W,
+                                hyper)
+    assert torch.isnan(other["window_open"]).all()
+    run = parse_run_config({"data": {"kind": "whitened", "d": 4, "n": 8},
+                            "model": {"name": "two_layer_linear"},
+                            "optimizer": {"name": "sgd_momentum", "lr": 0.05},
+                            "train": {"epochs": 30},
+                            "probes": {"extra": ["jiang_window"], "per_decade": 4}})
+    (result,) = train([run])
+    assert set(result.probes["window_open"]) <= {0.0, 1.0}
+    # a probe set of the linear network only
+    with pytest.raises(ValueError, match="'jiang_window' cannot be recorded here"):
+        parse_run_config({"optimizer": {"name": "adam", "lr": 1e-3},
+                          "probes": {"extra": ["jiang_window"]}})
+
+
 def test_padam_at_half_power_is_amsgrad_on_the_fast_engine(tiny):
     """The equivalence the optimizer tests prove for the transforms (as ε → 0, where Padam's
     ε and AMSGrad's sit alike), on the fused kernel."""

@@ -21,6 +21,7 @@ import xarray as xr
 import yaml
 
 from adamgen import aggregate, claims, experiments, jobs, runfile, tables
+from adamgen.claims.metrics import _first_above
 from adamgen.cli import main
 from adamgen.config import parse_run_config
 from adamgen.models.losses import example_errors
@@ -84,8 +85,9 @@ def test_a_claim_over_a_diverged_point_is_inconclusive_never_holds(tmp_path, tin
     summary = _summary_with(tmp_path, tiny, {0: 1e6, 1: 0.5})
     assert summary["status"].values.tolist() == [["diverged", "completed"]]
     claim = claims.parse_claims({"claims": [{
-        "id": "c", "claim": "GD generalises", "source": "t", "experiment": "e",
-        "where": {"optimizer": "gd"}, "metric": "test_error", "expect": "< 0.1"}]})
+        "id": "c", "claim": "GD generalises", "kind": "paper", "source": "t", "experiment": "e",
+        "where": {"optimizer": "gd"}, "metric": "test_error", "expect": "< 0.1",
+        "rule": "t"}]})
     (row,) = claims.evaluate(claim, {"e": summary})
     assert row.verdict == "inconclusive" and row.reason.startswith("diverged: 1 of 2 seeds")
     md = tables.write(summary, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.tex")
@@ -97,9 +99,9 @@ def test_a_boundary_scan_stops_at_a_diverged_run():
     status = xr.DataArray([["completed", "diverged", "completed"]], dims=("seed", "weight_decay"),
                           coords={"weight_decay": [0.1, 1.0, 10.0]})
     error = xr.DataArray([[0.0, np.nan, 0.9]], dims=status.dims, coords=status.coords)
-    assert np.isnan(claims._first_above(error, status, "weight_decay", 0.25).item())
+    assert np.isnan(_first_above(error, status, "weight_decay", 0.25).item())
     status[0, 1] = ""  # not run at all: skipped
-    assert claims._first_above(error, status, "weight_decay", 0.25).item() == 10.0
+    assert _first_above(error, status, "weight_decay", 0.25).item() == 10.0
 
 
 # --- (2, 3) the workflow keeps finished work and checks what it reads ------------------------

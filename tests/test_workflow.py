@@ -108,7 +108,7 @@ def test_the_claims_report_has_every_verdict_and_the_workflow_still_succeeds(fin
     assert "5 holds, 1 fails, 0 inconclusive, 1 not run of 7 claims" in md
     assert "written to fail" in md  # a failing row carries its explanation
     rows = (finished / "results" / "claims.csv").read_text().splitlines()
-    assert rows[0].startswith("id,claim,source") and len(rows) == 8
+    assert rows[0].startswith("id,kind,claim,source") and len(rows) == 8
     assert "<table>" in (finished / "results" / "claims.html").read_text()
 
 

@@ -318,6 +318,6 @@ CIFAR10_MODEL = DataModel(
     kind="cifar10", config=Cifar10Config, generate=generate_cifar10,
     memory=lambda cfg: Estimate({"images": 1.0 * (cfg.n + cfg.n_test) * 3072 * 2}),
     doc="CIFAR-10 from a local copy (cifar-10-batches-py)", sparse=lambda cfg: False,
-    signal=False, probes=("core",), reference="Krizhevsky (2009); Zou et al. Table 1; "
+    signal=False, probes=("core",), reference="Krizhevsky (2009); Zou et al. 2022, Table 1; "
     "Tang et al. App. D.1/D.3", classes=10, stored=False, sources=cifar_sources,
     missing=missing_sources)

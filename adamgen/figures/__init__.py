@@ -6,6 +6,8 @@
     test_error_vs_<axis>        final test error against any swept numeric axis
     heatmap_test_error          final test error over B × λ with Tang's Cor. 4.3 / 4.6
                                 boundaries (Tang Figs. 1-2)
+    heatmap_test_error_eps      final test error over B × Adam's ε with the critical batch
+                                size and Tang's B* ∝ n / log(1/ε) (Thm 4.2)
     phase_test_error            final test error over n × SNR with the fitted boundary
                                 n·SNR^q = C (Cao et al.'s phase transition)
     across_boundary-<optimizer> at the largest n, the dynamics at the grid's SNR values just
@@ -109,6 +111,8 @@ FIGURES: dict[str, FigureKind] = {k.name: k for k in (
                lambda e: [{"axis": a} for a in swept(e)], "sweep"),
     FigureKind("heatmap", "heatmap_test_error", "heatmap", "sweeps",
                _both("batch_size", "weight_decay"), "heatmap"),
+    FigureKind("heatmap_eps", "heatmap_test_error_eps", "heatmap_eps", "sweeps",
+               _both("batch_size", "eps"), "heatmap_eps"),
     FigureKind("phase", "phase_test_error", "phase", "phase diagram",
                _both("data_n", "data_snr"), "phase"),
     FigureKind("across", "across_boundary-{optimizer}", "across", "phase diagram",

@@ -298,34 +298,37 @@ def _seed_mean(summary: xr.Dataset, name: str) -> xr.DataArray:
     return da.mean("seed", skipna=True) if "seed" in da.dims else da
 
 
-def _predicted_boundary(summary: xr.Dataset, optimizer: str, point: dict,
-                        batch_sizes: np.ndarray) -> tuple[np.ndarray, str] | None:
-    """Tang et al.'s λ boundary (constant 1) at each batch size, or None if not defined.
+def _setting(summary: xr.Dataset, point: dict, name: str):
+    """A setting's value at a panel: its grid coordinate, or the summary's shared one."""
+    if name in point:
+        return point[name]
+    return summary[name].item() if name in summary.coords and summary[name].ndim == 0 else None
 
-    Cor. 4.3: Adam stalls once λ ≫ σ_0^{q−2}. Cor. 4.6: AdamW keeps learning up to
-    λ ~ B²/n ∧ 1. The corollaries fix the scaling only; the constant is drawn as 1.
-    """
-    def setting(name):
-        if name in point:
-            return point[name]
-        return summary[name].item() if name in summary.coords and summary[name].ndim == 0 \
-            else None
 
-    q, n, sigma_0 = setting("model_q"), setting("data_n"), setting("model_sigma_0")
-    coupled_adam = ("adam", "amsgrad", "padam")
-    if optimizer in coupled_adam and q is not None and sigma_0 is not None:
-        return np.full(len(batch_sizes), float(sigma_0) ** (float(q) - 2)), "Cor. 4.3"
+def _predicted_lambdas(summary: xr.Dataset, optimizer: str, point: dict,
+                       batch_sizes: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
+    """Tang et al.'s weight-decay bounds at each batch size, with constant 1: (λ, label, line
+    style) for each. Adam (Cor. 4.3): it stalls once λ ≫ σ_0^{q−2}. AdamW (Thms 4.4-4.5, Cor.
+    4.6): its admissible λ runs from Ω(B²/n ∧ 1), a sufficient lower end, up to Õ(1), where it
+    stops training whatever B and σ_0."""
+    q, n = _setting(summary, point, "model_q"), _setting(summary, point, "data_n")
+    sigma_0 = _setting(summary, point, "model_sigma_0")
+    ones = np.ones(len(batch_sizes))
+    if optimizer in ("adam", "amsgrad", "padam") and q is not None and sigma_0 is not None:
+        return [(ones * float(sigma_0) ** (float(q) - 2), "Cor. 4.3: sigma_0^(q-2)", "--")]
     if optimizer in ("adamw", "signsgdw") and n is not None:
-        return np.minimum(batch_sizes.astype(float) ** 2 / float(n), 1.0), "Cor. 4.6"
-    return None
+        lower = np.minimum(batch_sizes.astype(float) ** 2 / float(n), 1.0)
+        return [(lower, "Thm 4.5 lower end B^2/n ^ 1", "--"), (ones, "upper end Õ(1)", ":")]
+    return []
 
 
 def heatmap(summary: xr.Dataset) -> plt.Figure:
     """Final test error over B × λ: one panel per optimizer and value of any further axis.
 
-    Tang's Cor. 4.3 / 4.6 boundary is a dashed white line in (λ, B) coordinates (scaling with
-    constant 1); where training fails (mean final train error ≥ 0.25) a red bar marks the
-    left edge of the first failing cell of each row.
+    Tang's bounds are white lines in (λ, B) coordinates, with constant 1: Adam's stall point
+    σ_0^{q−2} (Cor. 4.3, dashed); AdamW's admissible window from the lower end B²/n ∧ 1
+    (dashed) to the upper end Õ(1) (dotted, at λ = 1). Where training fails (mean final train
+    error ≥ 0.25) a red bar marks the left edge of the first failing cell of each row.
     """
     error, train = _seed_mean(summary, "final_test_error"), _seed_mean(summary,
                                                                        "final_train_error")
@@ -341,29 +344,67 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
         fit = train.sel(sel).isel(batch_size=keep_b, weight_decay=keep_w)
         lams, bs = _mesh(ax, grid, "weight_decay", "batch_size", "final test error")
         title = [opt] + [_label({d: v}) for d, v in point.items()]
-        predicted = _predicted_boundary(summary, opt, point, bs)
-        if predicted is not None:
-            xlim, ylim = ax.get_xlim(), ax.get_ylim()
-            fine = np.geomspace(*ylim, 200)
-            lam = _predicted_boundary(summary, opt, point, fine)[0]
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        fine = np.geomspace(*ylim, 200)
+        for lam, label, style in _predicted_lambdas(summary, opt, point, fine):
             inside = (lam >= xlim[0]) & (lam <= xlim[1])
             if inside.any():
-                ax.plot(lam, fine, color="white", lw=2, ls="--")
-                title.append(f"dashed: {predicted[1]}")
+                ax.plot(lam, fine, color="white", lw=2, ls=style, label=label)
             else:
-                title.append(f"{predicted[1]} (λ ≥ {lam.min():.2g}) beyond the grid")
-            ax.set_xlim(xlim)
-            ax.set_ylim(ylim)
+                title.append(f"{label} (λ ≥ {lam.min():.2g}) beyond the grid")
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
         fails = fit.transpose("batch_size", "weight_decay").values >= 0.25
         edges = _edges(lams, bool((lams > 0).all()))
         yedges = _edges(bs, bool((bs > 0).all()))
         for b in range(len(bs)):
             hits = np.flatnonzero(fails[b])
             if hits.size:
-                ax.plot([edges[hits[0]]] * 2, yedges[b:b + 2], color="red", lw=3)
+                ax.plot([edges[hits[0]]] * 2, yedges[b:b + 2], color="red", lw=3,
+                        label="training fails from here on")
         ax.set_title(", ".join(title))
+    _legend_below(fig, axes, dark=True)
     _title(fig, f"{summary.attrs['experiment']}: final test error over B × λ (mean over "
-                 "seeds; red: training fails from here on)")
+                 "seeds), with Tang et al.'s bounds (constant 1)")
+    return fig
+
+
+def heatmap_eps(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
+    """Final test error over B × Adam's ε, one panel per optimizer and value of any further
+    axis. White dots: per ε, the smallest B whose mean test error reaches the threshold (the
+    critical batch size); dashed: Tang et al.'s B* ∝ n / ln(1/ε) (Thm 4.2's condition
+    n/B ≥ Θ(log 1/ε)), drawn through the dots' geometric centre, since the theorem leaves
+    the constant open."""
+    error = _seed_mean(summary, "final_test_error")
+    panels = _panel_points(summary, ("batch_size", "eps"))
+    fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
+    for ax, (opt, point) in zip(axes, panels, strict=False):
+        grid = error.sel(optimizer=opt, **point)
+        ran = summary["status"].sel(optimizer=opt, **point) != ""
+        ran = ran.any("seed") if "seed" in ran.dims else ran
+        grid = grid.isel(batch_size=ran.any("eps").values, eps=ran.any("batch_size").values)
+        eps, bs = _mesh(ax, grid, "eps", "batch_size", "final test error")
+        values = grid.transpose("eps", "batch_size").values
+        star = np.array([next((b for b, e in zip(bs, row, strict=True) if e >= threshold),
+                              np.nan) for row in values])
+        ok = np.isfinite(star)
+        ax.plot(eps[ok], star[ok], "o", color="white", mec="black", ms=5,
+                label=f"critical B (test error ≥ {threshold})")
+        title = [opt] + [_label({d: v}) for d, v in point.items()]
+        if ok.sum() >= 1:
+            fine = np.geomspace(eps.min(), eps.max(), 100)
+            shape = 1 / np.log(1 / fine)
+            scale = np.exp(np.mean(np.log(star[ok]) - np.log(1 / np.log(1 / eps[ok]))))
+            ylim = ax.get_ylim()
+            ax.plot(fine, scale * shape, color="white", ls="--", lw=2,
+                    label="B* ∝ n / ln(1/ε) (Tang Thm 4.2), through the dots")
+            ax.set_ylim(ylim)
+        else:
+            title.append("no critical B inside the grid")
+        ax.set_title(", ".join(title))
+    _legend_below(fig, axes, dark=True)
+    _title(fig, f"{summary.attrs['experiment']}: final test error over B × Adam's ε (mean over "
+                 "seeds)")
     return fig
 
 

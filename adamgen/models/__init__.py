@@ -4,7 +4,7 @@
                       Tang Def. 3.2; Cao et al.], trained as lockstep tensor programs
     two_layer_linear  f(x) = w_2ᵀ W_1 x, squared loss [Jiang et al. §5]
     small_cnn         two 3×3 convolutions and a linear layer, for the 8×8 digits
-    alexnet, vgg16, resnet18   the papers' CIFAR-10 networks [Zou Table 1; Tang App. D]
+    alexnet, vgg16, resnet18   the papers' CIFAR-10 networks [Zou et al. 2022, Table 1; Tang App. D]
                       (torch modules: adamgen.models.image_nets)
 
 A row holds the network's config dataclass (its keys, read by validation and `adamgen keys`)
@@ -100,14 +100,15 @@ class SmallCNNConfig(ImageNetwork):
 
 @dataclass(frozen=True)
 class AlexNetConfig(ImageNetwork):
-    """The CIFAR AlexNet (five convolutions, three max-pools, no batch norm) [Zou Table 1]."""
+    """The CIFAR AlexNet (five convolutions, three max-pools, no batch norm) [Zou et al. 2022,
+    Table 1]."""
 
     name: str = _image_name("alexnet")
 
 
 @dataclass(frozen=True)
 class VGG16Config(ImageNetwork):
-    """VGG-16 in its CIFAR form [Zou Table 1; Tang App. D]."""
+    """VGG-16 in its CIFAR form [Zou et al. 2022, Table 1; Tang App. D]."""
 
     name: str = _image_name("vgg16")
     batch_norm: bool = key(True, "batch norm after every convolution")
@@ -115,7 +116,8 @@ class VGG16Config(ImageNetwork):
 
 @dataclass(frozen=True)
 class ResNet18Config(ImageNetwork):
-    """ResNet-18 in its CIFAR form (3×3 stem, no max-pool) [Zou Table 1; Tang App. D]."""
+    """ResNet-18 in its CIFAR form (3×3 stem, no max-pool) [Zou et al. 2022, Table 1; Tang
+    App. D]."""
 
     name: str = _image_name("resnet18")
 
@@ -177,12 +179,14 @@ NETWORKS: dict[str, Network] = {
     **{row.name: row for row in (
         _image_row("small_cnn", SmallCNNConfig, ("digits", "cifar10"), "ours",
                    "two 3x3 convolutions and a linear layer (a laptop-size image network)"),
-        _image_row("alexnet", AlexNetConfig, ("cifar10",), "Zou et al. Table 1",
+        _image_row("alexnet", AlexNetConfig, ("cifar10",), "Zou et al. 2022, Table 1",
                    "CIFAR AlexNet: five convolutions, no batch norm"),
-        _image_row("vgg16", VGG16Config, ("cifar10",), "Zou et al. Table 1; Tang et al. App. D",
+        _image_row("vgg16", VGG16Config, ("cifar10",),
+                   "Zou et al. 2022, Table 1; Tang et al. App. D",
                    "VGG-16, CIFAR form, batch norm"),
         _image_row("resnet18", ResNet18Config, ("cifar10",),
-                   "Zou et al. Table 1; Tang et al. App. D; Padam", "ResNet-18, CIFAR form"))},
+                   "Zou et al. 2022, Table 1; Tang et al. App. D; Padam",
+                   "ResNet-18, CIFAR form"))},
 }
 
 

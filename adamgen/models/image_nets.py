@@ -1,5 +1,5 @@
-"""The papers' image networks as torch modules [Zou et al. Table 1; Tang et al. App. D;
-docs/science.md §2.4], in their CIFAR forms, and a small CNN for the 8×8 digits.
+"""The papers' image networks as torch modules [Zou et al. 2022 review version, Table 1; Tang
+et al. App. D; docs/science.md §2.4], in their CIFAR forms, and a small CNN for the 8×8 digits.
 
     small_cnn   conv 3×3 (w) – ReLU – conv 3×3 (2w) – ReLU – max-pool 2 – linear
     alexnet     the CIFAR AlexNet: five convolutions (64, 192, 384, 256, 256; the first 11×11

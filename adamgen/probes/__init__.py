@@ -9,6 +9,8 @@ how) and what tables, figures and claims can read.
                    [Cao et al.; the slides]                             benign model (default)
     hessian        R_med = max_i |H_ii| / median_i |H_ii| per layer, the Hessian diagonal's
                    uniformity [Jiang et al. eq. 1]                      opt-in
+    jiang_window   when the linear network is inside the time window of Jiang et al.'s
+                   Theorem 1, and what decides it [Jiang et al. App. C-D]   opt-in
 
 A data model's row lists the sets it records by default; `probes.extra` adds opt-in ones. To
 add a probe set: a module with `prepare(run, datasets, data_index, W0)` and
@@ -92,6 +94,12 @@ def _hessian(run) -> str | None:
     return None
 
 
+def _linear(run) -> str | None:
+    if run.model.name != "two_layer_linear":
+        return f"it reads the two-layer linear network's layers, not '{run.model.name}'"
+    return None
+
+
 def _one_noise_patch(run) -> str | None:
     reason = _cnn_with_signal(run)
     if reason is None and getattr(run.data, "patches", 2) != 2:
@@ -167,6 +175,18 @@ PROBE_SETS: dict[str, ProbeSet] = {
                                                summary=None, label="|H_ii| quantiles"),
     }, "adamgen.probes.hessian", _hessian,
         reference="Jiang, Malik & Li (NeurIPS 2023) eq. 1"),
+    "jiang_window": ProbeSet("jiang_window", "the time window of Jiang et al.'s Theorem 1", {
+        "window_open": Variable((), "1 where the opening condition of the theorem's window "
+                                    "holds (SGD+M: max |w| >= d^(-alpha/2); Adam: W_1 rank 1), "
+                                    "NaN for other optimizers", label="window opens"),
+        "window_close": Variable((), "1 where its closing condition holds (SGD+M: max_j E_j >= "
+                                     "-sqrt(d^(1-alpha/4)); Adam: max_j E_j >= -sqrt(eta d))",
+                                 label="window closes"),
+        "w_max": Variable((), "largest |entry| of W_1 and w_2", label="max |w|"),
+        "residual_max": Variable((), "max_j E_j, E = W_1^T w_2 - A", label="max E"),
+        "rank1": Variable((), "sigma_1(W_1)^2 / |W_1|_F^2", label="rank-1 share"),
+    }, "adamgen.probes.jiang_window", _linear,
+        reference="Jiang, Malik & Li (NeurIPS 2023) App. C-D"),
 }
 
 # the quantiles of |H_ii| the hessian set records (coordinate `quantile`)
