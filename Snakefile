@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 
 onstart:
     record_owner()  # so that a later run can remove the lock if this process is killed hard
+    check_devices()  # GPU jobs on a machine without one: one line now, not failed jobs later
 
 
 # Light jobs that read one summary (or a handful of files) are marked `localrule: True`: they

@@ -17,32 +17,55 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     An interrupted or failed write never leaves a file under the final name, and never
     touches a finished file that is already there. Temporary files left by writers that were
-    killed (kill -9, a lost node) are removed first.
+    killed (kill -9, a lost node) are removed first. A write that fails on the file system (a
+    full disk, a directory in the way, no permission) is one line naming the file and the
+    free space (DataFileError), whatever wrote it: NetCDF, torch, matplotlib or text.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     tmp = temp_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
         yield tmp
         os.replace(tmp, path)
+    except DataFileError:
+        raise
+    except (OSError, RuntimeError) as err:  # netCDF4 and torch report a full disk as either
+        free = free_space(path)
+        room = f"; its file system has {free} free" if free else ""
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise DataFileError(f"cannot write '{path}': {reason}{room}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path, encoding: dict) -> None:
-    """Write atomically; a failure (a full disk, say) is one line naming the file."""
+    """Write atomically (`atomic_path`: a failure is one line naming the file)."""
     with atomic_path(path) as tmp:
-        try:
-            ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        except (OSError, RuntimeError) as err:
-            free = free_space(path)
-            room = f"; its file system has {free} free" if free else ""
-            raise DataFileError(f"cannot write '{path}': {err}{room}") from None
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+# what each kind of adamgen file says it is: the start of its `title` attribute, which every
+# adamgen version has written
+TITLES = {
+    "run file": ("adamgen run:",),
+    "data file": ("adamgen data set:",),
+    "summary": ("adamgen summary of experiment", "adamgen convex counterpart, experiment"),
+    "convex fit": ("adamgen convex counterpart (",),
+}
+
+
+def check_kind(ds: xr.Dataset, path: str | Path, what: str) -> None:
+    """A NetCDF file must be the adamgen file it is read as; a foreign one is named."""
+    title = str(ds.attrs.get("title", ""))
+    if not title.startswith(TITLES[what]):
+        found = f"its title is {title!r}" if title else "it has no title"
+        raise DataFileError(f"{what} '{path}' is not an adamgen {what} ({found})")
 
 
 def open_netcdf(path: str | Path, what: str, required: tuple[str, ...]) -> xr.Dataset:
-    """Open and load a NetCDF file, checking that it holds the variables `what` must have."""
+    """Open and load a NetCDF file, checking that it is an adamgen file of the kind `what`
+    (`TITLES`) and holds the variables that kind must have."""
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             ds = ds.load()
@@ -50,6 +73,7 @@ def open_netcdf(path: str | Path, what: str, required: tuple[str, ...]) -> xr.Da
         raise DataFileError(f"{what} '{path}' does not exist") from None
     except (OSError, ValueError) as err:
         raise DataFileError(f"{what} '{path}' is not a readable NetCDF file ({err})") from None
+    check_kind(ds, path, what)
     missing = [v for v in required if v not in ds.variables]
     if missing:
         raise DataFileError(f"{what} '{path}' lacks {', '.join(missing)}: not an adamgen {what}")

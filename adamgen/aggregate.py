@@ -26,6 +26,7 @@ import xarray as xr
 from . import runfile
 from ._io import open_netcdf, write_netcdf
 from .config import key_doc
+from .errors import DataFileError
 from .experiments import dim_name
 from .probes import variables
 
@@ -97,6 +98,11 @@ def summarize(manifest: dict) -> xr.Dataset:
     diverged_epoch = np.full(shape, -1, dtype=np.int64)
     for entry, ds, series in runs:
         cell = tuple(values.index(entry["coords"][axis]) for axis, values in axes.items())
+        if paths[cell]:  # two runs of one grid point: one of them would vanish from every output
+            point = ", ".join(f"{k}={v}" for k, v in entry["coords"].items())
+            raise DataFileError(f"run files '{paths[cell]}' and '{entry['path']}' fall into one "
+                                f"cell ({point}) of experiment '{manifest['name']}': their "
+                                "settings differ only in what is not a grid axis; make it one")
         where = np.searchsorted(epochs, ds["epoch"].values)
         for name, (values, _, _) in series.items():
             traj[name][cell][where] = values.values

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ._io import check_kind
 from .errors import DataFileError
 
 
@@ -72,6 +73,7 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
                 raise DataFileError(f"run file '{f}' is not a readable NetCDF file ({err})") \
                     from None
             datasets.append(ds if lazy else ds.load())
+            check_kind(ds, f, "run file")
         names = _settings(datasets)
         kinds = {n: next(ds[n].dtype.kind for ds in datasets if n in ds.coords) for n in names}
         # each setting becomes a coordinate along `run`; a variable or dimension that some
@@ -88,9 +90,11 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
     combined = _closing(combined, datasets)
     varying = [n for n in names if combined[n].dims == ("run",)
                and len(np.unique(combined[n].values.astype(str))) > 1]
-    if dims is None:
+    keys = [tuple(map(str, k)) for k in zip(*(combined[d].values for d in varying),
+                                            strict=True)]
+    if dims is None:  # unfold only a full grid of distinct runs; a repeated run stays a row
         sizes = [len(np.unique(combined[n].values.astype(str))) for n in varying]
-        if not varying or int(np.prod(sizes)) != len(files):
+        if not varying or int(np.prod(sizes)) != len(files) or len(set(keys)) != len(keys):
             return combined
         dims = varying
     unknown = [d for d in dims if d not in varying]

@@ -228,10 +228,35 @@ def _sorted_values(values: list) -> list:
     return present + [None] * (len(present) < len(unique))
 
 
+def _dotted(fragment: dict, prefix: str = "") -> list[str]:
+    """The dotted keys a run-config fragment sets."""
+    out = []
+    for key, value in fragment.items():
+        if isinstance(value, dict) and value:
+            out += _dotted(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def _check_every_run(name: str, every_run: dict, axes: set[str]) -> None:
+    """`every_run` may change how runs are carried out, never what tells grid points apart:
+    the optimizer, the seed, an axis of the experiment."""
+    identity = {"optimizer.name": "the optimizer", "seed": "the seed"}
+    identity |= {axis_key(a).split("[")[0]: f"the grid axis '{a}'" for a in axes
+                 if a != "optimizer"}  # beta1, beta2: both in optimizer.betas
+    for dotted in _dotted(every_run):
+        if dotted in identity:
+            raise ConfigError(f"every_run.{dotted}", f"sets {identity[dotted]}, which tells the "
+                              f"grid points of experiment '{name}' apart: two of them would "
+                              "become one run (set it in the experiment instead)")
+
+
 def expand(name: str, spec: dict, every_run: dict | None = None) -> Experiment:
     """All runs of one experiment, validated. Errors name the experiment and the grid point.
 
-    `every_run` (the config's top-level section of that name) is set on every run last."""
+    `every_run` (the config's top-level section of that name) is set on every run last; it may
+    not set what tells grid points apart (`_check_every_run`)."""
     base = spec.get("base") or {}
     shared = spec.get("grid") or {}
     rules = spec.get("when") or []
@@ -249,6 +274,7 @@ def expand(name: str, spec: dict, every_run: dict | None = None) -> Experiment:
     every_axis = {"optimizer", *shared}  # a `when` may match any optimizer's axis
     for opt_spec in optimizers.values():
         every_axis |= set((opt_spec or {}).get("grid") or {})
+    _check_every_run(name, every_run or {}, every_axis)
     for opt_name, opt_spec in optimizers.items():
         opt_spec = dict(opt_spec or {})
         own = opt_spec.pop("grid", None) or {}
@@ -422,6 +448,16 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
         for k in range(0, len(members), size):
             groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
+
+
+def any_batched_on_gpu(experiments: dict[str, Experiment]) -> bool:
+    """Whether some run trains on a GPU on the batched engine (it then goes in a group)."""
+    return any(_batched_on_gpu(r.config) for e in experiments.values() for r in e.runs)
+
+
+def asks_for_cuda(experiments: dict[str, Experiment]) -> int:
+    """How many runs ask for a CUDA device (train.device: cuda or cuda:N)."""
+    return sum(r.config.train.device != "cpu" for e in experiments.values() for r in e.runs)
 
 
 def _batched_on_gpu(run: RunConfig) -> bool:

@@ -12,6 +12,7 @@ probe points, with the chunk's permutations precomputed, and records the probe s
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import checkpoint as checkpoints
 from . import data as datamod
 from . import engines, probes
 from .config import RunConfig, lockstep_key, probe_epochs
@@ -84,22 +86,12 @@ def _chunks(schedule: np.ndarray, per_epoch: int, start: int = 0, every: int = 0
 
 
 def _fingerprint(runs: list[RunConfig]) -> str:
-    return json.dumps([r.to_dict() for r in runs], sort_keys=True)
-
-
-def _load_checkpoint(path: Path, runs: list[RunConfig]) -> dict | None:
-    """A job's saved state, if `path` holds one of exactly these runs."""
-    if not path.exists():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file: start over, and say so
-        log.warning("checkpoint %s is unreadable (%s); starting from epoch 0", path, err)
-        return None
-    if not isinstance(saved, dict) or saved.get("runs") != _fingerprint(runs):
-        log.warning("checkpoint %s belongs to other runs; starting from epoch 0", path)
-        return None
-    return saved
+    """What a checkpoint must have been saved by: these runs, whatever the checkpoint interval
+    (how often a job saves does not change its numbers)."""
+    configs = [r.to_dict() for r in runs]
+    for c in configs:
+        c["train"] = {k: v for k, v in c["train"].items() if k != "checkpoint_every"}
+    return json.dumps(configs, sort_keys=True)
 
 
 def _to_device(value, device):
@@ -156,106 +148,154 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
         if lockstep_key(r) != lockstep_key(first):
             raise ValueError("runs in one lockstep group must share shapes, optimizer, batch "
                              "size, schedule, device, dtype and engine")
-    device = resolve_device(first.train.device)
-    dtype = getattr(torch, first.train.dtype)
-    started = time.perf_counter()
-    engine_row, why = engines.choose(first)
-    batched = engine_row.name == "batched"  # its device footprint is estimated (footprint.py)
-    check_fits(runs, device if batched else None, len({dataset_key(r) for r in runs}))
-    unique, data_index = _datasets(runs, datasets or {})
+    if checkpoint and first.train.checkpoint_every:
+        checkpoints.check_path(Path(checkpoint))
+    job = _Lockstep(runs, datasets or {})
+    job.resume(Path(checkpoint) if checkpoint and first.train.checkpoint_every else None)
+    job.run(progress_every)
+    return job.results()
 
-    name = first.optimizer["name"]
-    net = network(first).impl()
-    W0 = torch.stack([net.init_weights(r) for r in runs]).to(device, dtype)
-    hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
-    l2 = hyper["weight_decay"] if OPTIMIZERS[name].coupled else W0.new_zeros(len(runs))
-    log.info("engine: %s (%s)", engine_row.name, why)
-    engine = engine_row.load()(first, unique, data_index, W0, hyper)
-    sets = [(s.impl(), s) for s in probes.active(first)]
-    states = [impl.prepare(first, unique, data_index, W0) for impl, _ in sets]
 
-    R, n, B, T = len(runs), first.data.n, first.batch_size, first.train.epochs
-    orders = [generator(r.seed, "batch_order") for r in runs]
-    schedule = probe_epochs(first)
-    records: list[dict[str, np.ndarray]] = []
+class _Lockstep:
+    """One job's runs advancing together: the engine, the probe sets, the batch orders, what
+    has been recorded, and the steps of a job (`resume`, `run`, `results`)."""
 
-    diverged_at = np.full(R, -1, dtype=np.int64)
+    def __init__(self, runs: list[RunConfig], datasets: dict):
+        self.started = time.perf_counter()
+        self.runs, first = runs, runs[0]
+        self.device = resolve_device(first.train.device)
+        engine_row, why = engines.choose(first)
+        batched = engine_row.name == "batched"  # its device footprint is estimated
+        check_fits(runs, self.device if batched else None,
+                   len({dataset_key(r) for r in runs}))
+        self.unique, self.data_index = _datasets(runs, datasets)
+        name = first.optimizer["name"]
+        net = network(first).impl()
+        dtype = getattr(torch, first.train.dtype)
+        self.W0 = torch.stack([net.init_weights(r) for r in runs]).to(self.device, dtype)
+        self.hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=self.W0)
+        self.l2 = (self.hyper["weight_decay"] if OPTIMIZERS[name].coupled
+                   else self.W0.new_zeros(len(runs)))
+        log.info("engine: %s (%s)", engine_row.name, why)
+        self.engine = engine_row.load()(first, self.unique, self.data_index, self.W0,
+                                        self.hyper)
+        self.sets = [s.impl() for s in probes.active(first)]
+        self.states = [impl.prepare(first, self.unique, self.data_index, self.W0)
+                       for impl in self.sets]
+        self.orders = [generator(r.seed, "batch_order") for r in runs]
+        self.schedule = probe_epochs(first)
+        self.records: list[dict[str, np.ndarray]] = []
+        self.diverged_at = np.full(len(runs), -1, dtype=np.int64)
+        self.checkpoint: Path | None = None
+        self.done = 0  # epochs trained
+        self.before = {"train_time_s": 0.0, "wall_time_s": 0.0}  # by the job's earlier lives
 
-    def probe(epoch: int) -> None:
-        stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": l2,
-                 "hyper": hyper, "objective": getattr(engine, "objective", None)}
+    def probe(self, epoch: int) -> None:
+        """Record every probe set at `epoch`; a run whose loss or norm is not finite here
+        has diverged, whatever the step loop saw (the last step's update is only seen here)."""
+        engine = self.engine
+        stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": self.l2,
+                 "hyper": self.hyper, "objective": getattr(engine, "objective", None)}
         W, rec = engine.weights(), {}
-        for (impl, _), state in zip(sets, states, strict=True):
+        for impl, state in zip(self.sets, self.states, strict=True):
             rec |= impl.record(state, W, stats)
-        records.append({k: v.detach().cpu().numpy() for k, v in rec.items()})
-        # a loss or norm that is not finite is divergence, whatever the step loop saw (the
-        # last step's update is only ever seen here)
-        broken = ~np.all([np.isfinite(records[-1][k]) for k in DIVERGENCE_PROBES], axis=0)
+        self.records.append({k: v.detach().cpu().numpy() for k, v in rec.items()})
+        broken = ~np.all([np.isfinite(self.records[-1][k]) for k in DIVERGENCE_PROBES], axis=0)
         seen = engine.diverged()
-        for r in np.flatnonzero((diverged_at < 0) & ((seen >= 0) | broken)):
-            diverged_at[r] = seen[r] if seen[r] >= 0 else epoch
-        engine.stop(diverged_at >= 0)
+        for r in np.flatnonzero((self.diverged_at < 0) & ((seen >= 0) | broken)):
+            self.diverged_at[r] = seen[r] if seen[r] >= 0 else epoch
+        engine.stop(self.diverged_at >= 0)
 
-    every = first.train.checkpoint_every if checkpoint else 0
-    saved = _load_checkpoint(Path(checkpoint), runs) if every else None
-    spent_before, done = 0.0, 0
-    if saved is not None:
-        engine.restore(_to_device(saved["engine"], device))
-        records[:] = saved["records"]
-        diverged_at[:] = saved["diverged_at"]
-        for g, state in zip(orders, saved["orders"], strict=True):
+    def resume(self, checkpoint: Path | None) -> None:
+        """Take up the job's state from its checkpoint, if it left an intact one; otherwise
+        record the probes at epoch 0."""
+        self.checkpoint = checkpoint
+        saved = checkpoints.load(checkpoint, _fingerprint(self.runs)) if checkpoint else None
+        if saved is None:
+            self.probe(0)
+            return
+        self.engine.restore(_to_device(saved["engine"], self.device))
+        self.records[:] = saved["records"]
+        self.diverged_at[:] = saved["diverged_at"]
+        for g, state in zip(self.orders, saved["orders"], strict=True):
             g.bit_generator.state = state
-        done, spent_before = saved["epoch"], saved["train_time_s"]
-        log.info("resumed from checkpoint %s at epoch %d/%d", checkpoint, done, T)
+        self.done = saved["epoch"]
+        self.before = {k: saved[k] for k in self.before}
+        log.info("resumed from checkpoint %s at epoch %d/%d", checkpoint, self.done,
+                 self.runs[0].train.epochs)
 
-    def save_checkpoint(epoch: int, spent: float) -> None:
-        from ._io import atomic_path
+    def save(self, train_time: float) -> None:
+        state = {"runs": _fingerprint(self.runs), "epoch": self.done, "records": self.records,
+                 "diverged_at": self.diverged_at,
+                 "orders": [g.bit_generator.state for g in self.orders],
+                 "engine": _to_device(self.engine.checkpoint(), "cpu"),
+                 "train_time_s": train_time,
+                 "wall_time_s": self.before["wall_time_s"] + time.perf_counter() - self.started}
+        if checkpoints.save(self.checkpoint, state):
+            log.info("checkpoint at epoch %d: %s", self.done, self.checkpoint)
 
-        state = {"runs": _fingerprint(runs), "epoch": epoch, "records": records,
-                 "diverged_at": diverged_at, "orders": [g.bit_generator.state for g in orders],
-                 "engine": _to_device(engine.checkpoint(), "cpu"), "train_time_s": spent}
-        with atomic_path(checkpoint) as tmp:
-            torch.save(state, tmp)
-        log.info("checkpoint at epoch %d: %s", epoch, checkpoint)
+    def _permutations(self, epochs: int) -> np.ndarray | None:
+        """Each run's batch orders for the next `epochs` epochs, from its own stream."""
+        n = self.runs[0].data.n
+        if self.runs[0].batch_size >= n:
+            return None
+        return np.stack([np.stack([g.permutation(n) for g in self.orders])
+                         for _ in range(epochs)])
 
-    loop_start = last_report = time.perf_counter() - spent_before
-    if saved is None:
-        probe(0)
-    start = done
-    for epoch0, size in _chunks(schedule, R * first.steps_per_epoch, start, every):
-        perms = None
-        if B < n:
-            perms = np.stack([np.stack([g.permutation(n) for g in orders]) for _ in range(size)])
-        engine.advance(epoch0, perms, size)
-        done = epoch0 + size
-        if done in schedule:
-            probe(done)
-            if (diverged_at >= 0).all():
-                break
-        now = time.perf_counter()
-        if every and done % every == 0 and done < T:
-            save_checkpoint(done, now - loop_start)
-        if now - last_report >= progress_every:
-            last_report = now
-            spent = now - loop_start
-            rate = (done - start) / max(now - loop_start - spent_before, 1e-9)
-            log.info("epoch %d/%d (%.0f%%), %s, %.0f steps/s, about %s left", done, T,
-                     100 * done / T, duration(spent), rate * first.steps_per_epoch,
-                     duration((T - done) / rate))
-    elapsed = time.perf_counter() - loop_start
-    steps = done * first.steps_per_epoch
-    timing = {
-        "wall_time_s": time.perf_counter() - started,
-        "train_time_s": elapsed,
-        "steps": steps,
-        "steps_per_second": steps / elapsed if elapsed > 0 else float("nan"),
-        "runs_in_lockstep": R,
-        "engine": engine.name,
-        "device": str(device),
-        "dtype": first.train.dtype,
-    }
-    return _results(runs, unique, data_index, schedule, records, diverged_at, W0,
-                    engine.weights(), timing)
+    def run(self, progress_every: float) -> None:
+        first = self.runs[0]
+        T, per_epoch = first.train.epochs, first.steps_per_epoch
+        every = first.train.checkpoint_every if self.checkpoint else 0
+        start = time.perf_counter()
+        last_report, measured = start, None  # (time, epoch) after the first chunk
+        for epoch0, size in _chunks(self.schedule, len(self.runs) * per_epoch, self.done,
+                                    every):
+            self.engine.advance(epoch0, self._permutations(size), size)
+            self.done = epoch0 + size
+            if self.done in self.schedule:
+                self.probe(self.done)
+                if (self.diverged_at >= 0).all():
+                    break
+            now = time.perf_counter()
+            self.train_time = self.before["train_time_s"] + now - start
+            if every and self.done % every == 0 and self.done < T:
+                self.save(self.train_time)
+            if measured is None:  # the first chunk's time includes compiling the kernels
+                measured = (now, self.done)
+            if now - last_report >= progress_every:
+                last_report = now
+                _progress(self.done, T, self.train_time, now, measured, per_epoch)
+        self.train_time = self.before["train_time_s"] + time.perf_counter() - start
+
+    def results(self) -> list[RunResult]:
+        first = self.runs[0]
+        steps = self.done * first.steps_per_epoch
+        timing = {
+            "wall_time_s": self.before["wall_time_s"] + time.perf_counter() - self.started,
+            "train_time_s": self.train_time,
+            "steps": steps,
+            "steps_per_second": steps / self.train_time if self.train_time > 0 else math.nan,
+            "runs_in_lockstep": len(self.runs),
+            "engine": self.engine.name,
+            "device": str(self.device),
+            "dtype": first.train.dtype,
+        }
+        return _results(self.runs, self.unique, self.data_index, self.schedule, self.records,
+                        self.diverged_at, self.W0, self.engine.weights(), timing)
+
+
+def _progress(done: int, T: int, spent: float, now: float, measured: tuple,
+              per_epoch: int) -> None:
+    """A progress line: epochs, time spent, speed and what is left, measured from the end of
+    the first chunk (which includes compiling the kernels)."""
+    since, from_epoch = measured
+    if done == from_epoch or now <= since:
+        log.info("epoch %d/%d (%.0f%%), %s, warming up (the first chunk compiles the kernels)",
+                 done, T, 100 * done / T, duration(spent))
+        return
+    rate = (done - from_epoch) / (now - since)
+    log.info("epoch %d/%d (%.0f%%), %s, %.0f steps/s, about %s left", done, T, 100 * done / T,
+             duration(spent), rate * per_epoch, duration((T - done) / rate))
 
 
 def _results(runs, unique, data_index, schedule, records, diverged_at, W_init, W,

@@ -136,6 +136,7 @@ def test_runs_of_different_models_combine_with_nan_where_one_lacks_a_variable(tm
     b = xr.Dataset({"test_error": ("epoch", [0.5, 0.0, 0.0])},
                    coords={"epoch": [0, 10, 20], "optimizer": "gd", "lr": 0.5, "data_snr": 0.4})
     for name, ds in (("a", a), ("b", b)):
+        ds.attrs["title"] = "adamgen run: probe trajectory of one training run"
         ds.to_netcdf(tmp_path / f"{name}.nc", engine="netcdf4")
     for _ in range(3):  # opened again and again: every file is closed each time
         with adamgen.open_runs([str(tmp_path / "a.nc"), str(tmp_path / "b.nc")], lazy=False) \

@@ -81,8 +81,12 @@ def test_loading_a_wrong_file_names_it(tmp_path, tiny):
     with pytest.raises(DataFileError, match="junk.nc' is not a readable NetCDF"):
         datamod.load(tmp_path / "junk.nc")
     xr.Dataset({"z": ("a", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="netcdf4")
-    with pytest.raises(DataFileError, match="other.nc' lacks"):
+    with pytest.raises(DataFileError, match="other.nc' is not an adamgen data file"):
         datamod.load(tmp_path / "other.nc")
+    titled = xr.Dataset({"z": ("a", [1, 2])}, attrs={"title": "adamgen data set: a fake"})
+    titled.to_netcdf(tmp_path / "titled.nc", engine="netcdf4")
+    with pytest.raises(DataFileError, match="titled.nc' lacks"):
+        datamod.load(tmp_path / "titled.nc")
 
 
 def test_a_data_file_only_feeds_its_own_run(tiny):

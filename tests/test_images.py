@@ -386,7 +386,9 @@ def engine_class(name):
 def test_a_checkpoint_of_other_runs_is_ignored(tiny, tmp_path, caplog):
     saved = tmp_path / "job.checkpoint"
     run = tiny(train={"epochs": 10, "checkpoint_every": 2})
-    torch.save({"runs": "something else"}, saved)
+    from adamgen import checkpoint as checkpoints
+
+    checkpoints.save(saved, {"runs": "something else"})
     caplog.set_level(logging.INFO, logger="adamgen")
     logging.getLogger("adamgen").addHandler(caplog.handler)
     (result,) = train([run], checkpoint=saved)

@@ -78,5 +78,9 @@ def test_diverged_runs_are_written_with_their_status(tiny, tmp_path):
 
 def test_loading_something_else_is_an_error(tmp_path):
     xr.Dataset({"z": ("a", [1.0])}).to_netcdf(tmp_path / "x.nc", engine="netcdf4")
-    with pytest.raises(DataFileError, match="x.nc' lacks"):
+    with pytest.raises(DataFileError, match="x.nc' is not an adamgen run file"):
         runfile.load(tmp_path / "x.nc")
+    xr.Dataset({"z": ("a", [1.0])}, attrs={"title": "adamgen run: a fake"}).to_netcdf(
+        tmp_path / "y.nc", engine="netcdf4")
+    with pytest.raises(DataFileError, match="y.nc' lacks"):
+        runfile.load(tmp_path / "y.nc")

@@ -186,17 +186,56 @@ def missing_sources(cfg) -> str | None:
     """Why CIFAR-10 cannot be read at `data.path`: a line naming the file and how to get it,
     or None when every file is there. Files that are there are read and checked (a truncated
     or foreign file raises DataFileError naming it), so bad data stop the plan, not a job."""
-    missing = [p for p in cifar_sources(cfg) if not Path(p).is_file()]
-    if missing:
-        return (f"CIFAR-10 not found: '{missing[0]}' does not exist; download {CIFAR_SOURCE} "
-                f"and unpack it so that '{Path(cfg.path) / 'data_batch_1'}' exists (or set "
-                "data.path)")
+    for path in map(Path, cifar_sources(cfg)):
+        problem = _not_a_file(path)
+        if problem == "does not exist":
+            return (f"CIFAR-10 not found: '{path}' does not exist; download {CIFAR_SOURCE} "
+                    f"and unpack it so that '{Path(cfg.path) / 'data_batch_1'}' exists (or "
+                    "set data.path)")
+        if problem:
+            raise DataFileError(f"CIFAR-10 file '{path}' {problem}")
     x, _, x_test, _ = _read(cfg)
     if len(x) < cfg.n or len(x_test) < cfg.n_test:
         raise DataFileError(f"CIFAR-10 at '{cfg.path}' holds {len(x)} training and "
                             f"{len(x_test)} test images; the config asks for data.n = {cfg.n} "
                             f"and data.n_test = {cfg.n_test}")
     return None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is not a readable regular file, or None if it is one."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "does not exist" if not path.is_symlink() else "is a broken symbolic link"
+    except OSError as err:  # a loop of symbolic links, no permission
+        return f"cannot be read ({err.strerror})"
+    if path.is_dir():
+        return "is a directory, not a CIFAR-10 batch"
+    if not path.is_file():
+        return "is not a regular file"
+    return None
+
+
+def _labels(raw, path: str) -> np.ndarray:
+    """A batch's labels: one whole number in 0..9 per image."""
+    labels = np.asarray(raw)
+    if labels.ndim != 1:
+        raise DataFileError(f"CIFAR-10 file '{path}' has labels of shape {labels.shape}; "
+                            "expected one label per image, a list of N integers")
+    if labels.size and labels.dtype.kind not in "iufb":
+        raise DataFileError(f"CIFAR-10 file '{path}' has labels that are not numbers "
+                            f"(e.g. {labels[0].item()!r}); expected integers 0..9")
+    if labels.dtype.kind in "fb":
+        fraction = np.flatnonzero(labels != np.round(labels))
+        if fraction.size:
+            raise DataFileError(f"CIFAR-10 file '{path}' has labels that are not whole numbers "
+                                f"(e.g. {labels[fraction[:1]].tolist()}); expected integers "
+                                "0..9")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataFileError(f"CIFAR-10 file '{path}' has labels outside 0..9")
+    return labels
 
 
 def _batch(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -210,18 +249,18 @@ def _batch(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataFileError(f"CIFAR-10 file '{path}' is not a readable batch (truncated or "
                             f"damaged: {err}); download {CIFAR_SOURCE} again") from None
     try:
-        data, labels = np.asarray(raw[b"data"]), np.asarray(raw[b"labels"], dtype=np.int64)
+        data, labels = np.asarray(raw[b"data"]), _labels(raw[b"labels"], path)
     except (KeyError, TypeError) as err:
         raise DataFileError(f"CIFAR-10 file '{path}' lacks {err} (b'data' and b'labels')") \
             from None
+    if len(data) == 0 and len(labels) == 0:  # a batch with no images (a reduced copy)
+        data = data.reshape(0, 3 * 32 * 32).astype(np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8 \
             or len(labels) != len(data):
         raise DataFileError(f"CIFAR-10 file '{path}' holds images of shape {data.shape} "
                             f"({data.dtype}) and {len(labels)} labels; expected [N, 3072] uint8 "
                             "images, one label each")
-    if labels.min() < 0 or labels.max() > 9:
-        raise DataFileError(f"CIFAR-10 file '{path}' has labels outside 0..9")
-    return data.reshape(-1, 3, 32, 32), labels
+    return data.reshape(-1, 3, 32, 32), labels  # an empty batch counts towards data.n as 0
 
 
 def _read(cfg: Cifar10Config) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -275,7 +314,7 @@ def write_cifar_like(path: str | Path, n: int, n_test: int, seed: int = 0,
     def draw(count: int) -> tuple[np.ndarray, list[int]]:
         labels = rng.integers(0, 10, size=count)
         pixels = templates[labels] + rng.normal(0, noise, size=(count, 3, 32, 32))
-        return np.clip(pixels, 0, 255).astype(np.uint8).reshape(count, -1), labels.tolist()
+        return np.clip(pixels, 0, 255).astype(np.uint8).reshape(count, 3072), labels.tolist()
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

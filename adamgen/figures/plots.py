@@ -66,9 +66,11 @@ def _legend_below(fig, axes, dark: bool = False) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, handle)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center",
-                   ncol=min(2, len(seen)), frameon=dark, facecolor="0.55" if dark else None)
+    if seen:  # two columns where the labels are short enough to fit side by side
+        chars = fig.get_figwidth() * 11
+        ncol = 2 if len(seen) > 1 and 2 * max(map(len, seen)) < chars else 1
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol,
+                   frameon=dark, facecolor="0.55" if dark else None)
 
 
 def _title(fig, text: str) -> None:
@@ -388,8 +390,8 @@ def heatmap_eps(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
         star = np.array([next((b for b, e in zip(bs, row, strict=True) if e >= threshold),
                               np.nan) for row in values])
         ok = np.isfinite(star)
-        ax.plot(eps[ok], star[ok], "o", color="white", mec="black", ms=5,
-                label=f"critical B (test error ≥ {threshold})")
+        ax.plot(eps[ok], star[ok], "o", mfc="none", mec="white", ms=14, mew=1.5,
+                label=f"critical B (test error ≥ {threshold})")  # around the cell's number
         title = [opt] + [_label({d: v}) for d, v in point.items()]
         if ok.sum() >= 1:
             fine = np.geomspace(eps.min(), eps.max(), 100)
@@ -397,7 +399,7 @@ def heatmap_eps(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
             scale = np.exp(np.mean(np.log(star[ok]) - np.log(1 / np.log(1 / eps[ok]))))
             ylim = ax.get_ylim()
             ax.plot(fine, scale * shape, color="white", ls="--", lw=2,
-                    label="B* ∝ n / ln(1/ε) (Tang Thm 4.2), through the dots")
+                    label="B* ∝ n / ln(1/ε) (Tang Thm 4.2) through the dots")
             ax.set_ylim(ylim)
         else:
             title.append("no critical B inside the grid")

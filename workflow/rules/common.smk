@@ -39,6 +39,9 @@ if not os.path.isabs(CLAIMS) and not os.path.exists(CLAIMS):
     CLAIMS = os.path.join(workflow.basedir, CLAIMS)
 
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
+# one job per run (rules `train`, `dataset`), or jobs of lockstep groups (`train_<group>`,
+# `data_<k>`): with runs_per_job > 1, and always where runs go to a GPU in groups
+GROUPED = config["runs_per_job"] > 1 or ex.any_batched_on_gpu(EXPERIMENTS)
 LOCKSTEP = (
     ex.lockstep_groups(
         EXPERIMENTS,
@@ -46,7 +49,7 @@ LOCKSTEP = (
         config["gpu_runs_per_job"],
         config["gpu_memory_gb"],
     )
-    if config["runs_per_job"] > 1
+    if GROUPED
     else []
 )
 DATASETS = {
@@ -55,11 +58,7 @@ DATASETS = {
 DATASETS |= {
     ex.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
-DATA_GROUPS = (
-    ex.data_groups(DATASETS, config["runs_per_job"])
-    if config["runs_per_job"] > 1
-    else []
-)
+DATA_GROUPS = ex.data_groups(DATASETS, config["runs_per_job"]) if GROUPED else []
 
 
 wildcard_constraints:
@@ -68,6 +67,23 @@ wildcard_constraints:
     run=r"[a-z_]+/[^/]+",
     spec=r"[^/]+",
     seed=r"\d+",
+
+
+def check_devices():
+    """Stop before any job when training jobs ask for CUDA, the jobs run on this machine
+    (Snakemake's local executor) and torch sees no GPU here."""
+    wanted = ex.asks_for_cuda(EXPERIMENTS)
+    plugin = workflow.executor_plugin
+    if not wanted or plugin is None or plugin.name != "local":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise WorkflowError(
+            f"adamgen: {wanted} runs ask for a CUDA device (train.device: cuda, e.g. through "
+            "config/gpu.yaml), but this machine has none (torch sees no GPU); run them where "
+            "one is (a cluster profile such as profiles/slurm), or leave the GPU overlay out"
+        )
 
 
 def _run(wildcards):

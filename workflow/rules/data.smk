@@ -1,9 +1,10 @@
 # One data set per (data settings, seed), shared by every optimizer and experiment that uses it.
-# With runs_per_job > 1, data sets are drawn up to that many per job (rules data_<k>); their
+# In grouped jobs (runs_per_job > 1, or runs on a GPU), data sets are drawn up to runs_per_job
+# per job (rules data_<k>); their
 # files are marked update() and a job writes only the missing ones.
 
 
-if config["runs_per_job"] == 1:
+if not GROUPED:
 
     rule dataset:
         output:

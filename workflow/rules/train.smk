@@ -1,11 +1,12 @@
 # One run file per grid point. The path holds the run's main settings and a hash of its whole
 # resolved config, so a run is redone exactly when one of its own settings changes.
-# With runs_per_job > 1, runs sharing a lockstep program are trained together, one rule per
-# group; a group may span seeds and data settings, and then reads several data files. Run files are marked update(): Snakemake never deletes a finished run
-# before or after a job (a failed job restores it), and a job trains only the missing runs.
+# With runs_per_job > 1, and for runs on a GPU whatever it is, runs sharing a lockstep program
+# are trained together, one rule per group; a group may span seeds and data settings, and then
+# reads several data files. Run files are marked update(): Snakemake never deletes a finished
+# run before or after a job (a failed job restores it), and a job trains only the missing runs.
 
 
-if config["runs_per_job"] == 1:
+if not GROUPED:
 
     rule train:
         input:
