@@ -1,14 +1,41 @@
-"""File helpers shared by the dataset and run writers."""
+"""What every adamgen file shares: atomic writes, the NetCDF conventions and provenance, and
+the check that a file is the adamgen file it is read as."""
 
+import datetime
+import functools
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
 
+from ._version import __version__
 from .errors import DataFileError
 from .resources import free_space, remove_stale_temps, temp_name
+
+CONVENTIONS = "CF-1.11"
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the adamgen source tree, with '-dirty' for local changes; '' outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return commit + ("-dirty" if dirty else "")
+
+
+def history(action: str) -> str:
+    """A file's `history` attribute: when, what, and which adamgen did it."""
+    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return f"{when} {action} by adamgen {__version__} (git {git_commit() or 'unknown'})"
 
 
 @contextmanager
@@ -55,9 +82,10 @@ TITLES = {
 }
 
 
-def check_kind(ds: xr.Dataset, path: str | Path, what: str) -> None:
-    """A NetCDF file must be the adamgen file it is read as; a foreign one is named."""
-    title = str(ds.attrs.get("title", ""))
+def check_kind(ds: xr.Dataset | dict, path: str | Path, what: str) -> None:
+    """A NetCDF file (a Dataset, or its attributes) must be the adamgen file it is read as; a
+    foreign one is named."""
+    title = str((ds.attrs if isinstance(ds, xr.Dataset) else ds).get("title", ""))
     if not title.startswith(TITLES[what]):
         found = f"its title is {title!r}" if title else "it has no title"
         raise DataFileError(f"{what} '{path}' is not an adamgen {what} ({found})")

@@ -24,10 +24,9 @@ import numpy as np
 import xarray as xr
 
 from . import runfile
-from ._io import open_netcdf, write_netcdf
-from .config import key_doc
+from ._io import CONVENTIONS, history, open_netcdf, write_netcdf
+from .config import dim_name, key_doc
 from .errors import DataFileError
-from .experiments import dim_name
 from .probes import variables
 
 
@@ -140,8 +139,8 @@ def summarize(manifest: dict) -> xr.Dataset:
     coords |= _shared_settings([ds for _, ds, _ in runs], [*dims, "epoch", *kept_coords])
     return xr.Dataset(data_vars, coords=coords, attrs={
         "title": f"adamgen summary of experiment {manifest['name']}",
-        "Conventions": runfile.CONVENTIONS,
-        "history": runfile.history(f"summarized {len(runs)} runs"),
+        "Conventions": CONVENTIONS,
+        "history": history(f"summarized {len(runs)} runs"),
         "experiment": manifest["name"],
         "description": manifest.get("description", ""),
         "grid_dims": json.dumps(dims),

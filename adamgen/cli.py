@@ -5,9 +5,10 @@ output file. Each command imports what it needs when it runs, so `--help` answer
 """
 
 import argparse
+import logging
 import sys
 
-from . import __version__
+from ._version import __version__
 from .errors import AdamgenError, ConfigError
 
 
@@ -43,46 +44,45 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args):
-    from .config import load_run_config
+    from .config import load_run_config  # lazy: --help answers before the registries load
 
     return load_run_config(args.config, args.overrides, args.unset)
 
 
 def cmd_train(args) -> None:
-    from .jobs import train_to_files
+    from .jobs import train_to_files  # lazy: torch loads only for the commands that train
 
     train_to_files([_run(args)], [args.out], [args.data], threads=args.threads,
                    progress_every=args.progress_every)
 
 
 def cmd_data(args) -> None:
-    import logging
-
-    from . import data as datamod
-    from .resources import check_output
+    from . import data as datamod  # lazy: each command imports what it needs
+    from . import datafile  # lazy: xarray loads only for the commands that write files
+    from .resources import check_output  # lazy: as the data registry
 
     run = _run(args)
     datamod.check_fits(run.data)
     check_output(args.out, datamod.DATA_MODELS[run.data.kind].memory(run.data).total)
-    datamod.save(datamod.generate(run.data, run.seed), args.out)
+    datafile.save(datamod.generate(run.data, run.seed), args.out)
     logging.getLogger("adamgen").info("wrote %s: a '%s' data set, seed %d, n=%d, n_test=%d",
                                       args.out, run.data.kind, run.seed, run.data.n,
                                       run.data.n_test)
 
 
 def cmd_config(args) -> None:
-    import yaml
+    import yaml  # lazy: --help answers before any third-party library loads
 
     print(yaml.safe_dump(_run(args).to_dict(), sort_keys=False), end="")
 
 
 def cmd_keys(args) -> None:
     if args.metrics:
-        from .claims.metrics import describe_metrics_markdown
+        from .claims.metrics import describe_metrics_markdown  # lazy: xarray, numpy
 
         print(describe_metrics_markdown())
         return
-    from .config import describe_keys, describe_keys_markdown
+    from .config import describe_keys, describe_keys_markdown  # lazy: the registries
 
     print(describe_keys_markdown() if args.markdown else describe_keys())
 
@@ -97,7 +97,7 @@ def _hint(err: AdamgenError, args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .logs import setup_logging
+    from .logs import setup_logging  # lazy: after --help has answered
 
     setup_logging()
     try:

@@ -6,7 +6,7 @@ A run config has six sections [docs/science.md]:
     data: {kind: patch, ...}         # keys of the data model `kind` (adamgen.data.DATA_MODELS)
     model: {name: two_layer_cnn, ...}  # keys of the network `name` (adamgen.models.NETWORKS)
     optimizer: {name: adam, lr: ...}  # keys of the optimizer `name` (adamgen.optim.OPTIMIZERS)
-    train: {batch_size, epochs, device, dtype, engine}
+    train: {batch_size, epochs, device, dtype, engine, ...}  # and the engines' own keys
     probes: {per_decade, linear_points, epochs, extra, noise_memorization_full, store_weights}
 
 Unknown keys, wrong types and out-of-range values are errors that name the key and value. The
@@ -14,7 +14,6 @@ keys come from the registries' config dataclasses, so this module lists none of 
 """
 
 import dataclasses
-import difflib
 import functools
 import math
 import re
@@ -27,46 +26,58 @@ import numpy as np
 import yaml
 
 from .data import DATA_MODELS
-from .engines import ENGINES
+from .engines import ALIASES as ENGINE_ALIASES
+from .engines import ENGINES, choose, engine_keys, refusal
 from .errors import ConfigError, DataFileError
 from .models import NETWORKS
 from .optim import HYPERS, OPTIMIZERS, REQUIRED
-from .probes import OPT_IN, PROBE_SETS
-from .settings import at_least, between, choice, device, key
+from .probes import OPT_IN, PROBE_SETS, active
+from .settings import at_least, between, choice, device, did_you_mean, key
 
 # beyond these, every epoch of a run is probed anyway: larger values only cost memory
 MAX_PER_DECADE, MAX_LINEAR_POINTS = 1000, 1_000_000
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training protocol [docs/science.md §4]."""
+def _engine(x: str) -> str | None:
+    """train.engine: 'auto' or a row of the engine registry (read when a config is checked,
+    so that an engine registered later is known)."""
+    if x == "auto" or x in ENGINES or x in ENGINE_ALIASES:
+        return None
+    hint = did_you_mean(x, list(ENGINES)).strip()
+    return f"must be one of: auto, {', '.join(ENGINES)}" + (f" ({hint})" if hint else "")
 
-    batch_size: int | None = key(None, "mini-batch size B; must divide data.n (an image "
-                                 "network takes a last, smaller batch instead); null means "
-                                 "data.n (full batch)", at_least(1))
-    epochs: int = key(10000, "T in epochs; an epoch is n/B steps over a fresh permutation",
-                      at_least(0))
-    device: str = key("cpu", "'cpu', 'cuda' or 'cuda:N'", device)
-    dtype: str = key("float32", "'float32' or 'float64'", choice("float32", "float64"))
-    engine: str = key("auto", "'auto' (the first engine that supports the run: "
-                      f"{', '.join(ENGINES)}) or one of them by name",
-                      choice("auto", *ENGINES))
-    precision: str = key("float32", "'float32', or 'bf16': forward and backward passes under "
-                         "bfloat16 autocast with float32 weights and optimizer state (module "
-                         "engine; off for parity tests)", choice("float32", "bf16"))
-    compile: str = key("auto", "the batched engine's step: 'off' (eager torch), 'default' "
-                       "(torch.compile: fused kernels), 'reduce-overhead' (torch.compile "
-                       "replayed as CUDA graphs) or 'auto' (default on CUDA for jobs of 200 000 "
-                       "steps or more, off otherwise)",
-                       choice("auto", "off", "default", "reduce-overhead"))
-    checkpoint_every: int = key(0, "save the job's whole state every this many epochs (0: "
-                                "never); a killed job resumes from its last checkpoint",
-                                at_least(0))
+
+class _TrainChecks:
+    def resolve(self):
+        """An engine's former name (reference, batched) is the engine it became."""
+        return dataclasses.replace(self, engine=ENGINE_ALIASES.get(self.engine, self.engine))
 
     def cross_checks(self):
-        if self.precision == "bf16" and self.dtype != "float32":
-            yield "precision", self.precision, "bf16 autocast keeps float32 weights (train.dtype)"
+        for name, (declared, _) in engine_keys().items():
+            problem = declared.cross(self) if declared.cross else None
+            if problem:
+                yield name, getattr(self, name), problem
+
+
+# the engine-specific keys (compile, precision) are the engines' declarations
+# (adamgen.engines.base.EngineKey): an engine that reads a new key declares it there
+TrainConfig = dataclasses.make_dataclass("TrainConfig", [
+    ("batch_size", int | None, key(None, "mini-batch size B; must divide data.n (an image "
+                                   "network takes a last, smaller batch instead); null means "
+                                   "data.n (full batch)", at_least(1))),
+    ("epochs", int, key(10000, "T in epochs; an epoch is n/B steps over a fresh permutation",
+                        at_least(0))),
+    ("device", str, key("cpu", "'cpu', 'cuda' or 'cuda:N'", device)),
+    ("dtype", str, key("float32", "'float32' or 'float64'", choice("float32", "float64"))),
+    ("engine", str, key("auto", "'auto' (the first engine that supports the run: "
+                        f"{', '.join(ENGINES)}) or one of them by name", _engine)),
+    *((name, str, key(declared.default, declared.doc, declared.check))
+      for name, (declared, _) in engine_keys().items()),
+    ("checkpoint_every", int, key(0, "save the job's whole state every this many epochs (0: "
+                                  "never); a killed job resumes from its last checkpoint",
+                                  at_least(0))),
+], bases=(_TrainChecks,), frozen=True, namespace={
+    "__doc__": "Training protocol [docs/science.md §4].", "__module__": __name__})
 
 
 @dataclass(frozen=True)
@@ -141,18 +152,23 @@ class RunConfig:
 
         The run files carry these as scalar coordinates, so that files combine along them.
         """
-        d = self.to_dict()
-        out: dict[str, Any] = {"seed": self.seed}
-        for section in ("data", "model", "optimizer"):
-            for k, value in d[section].items():
-                if k == "betas":
-                    out["beta1"], out["beta2"] = value
-                elif value is not None:
-                    out[axis_name(f"{section}.{k}")] = int(value) if isinstance(value, bool) \
-                        else value
-        for k in ("batch_size", "epochs", "dtype"):
-            out[axis_name(f"train.{k}")] = d["train"][k]
-        return out
+        return coordinates(self.to_dict())
+
+
+def coordinates(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config's settings (`RunConfig.to_dict`, or a run file's `config`) by
+    their axis names: data, model and optimizer keys, batch size, epochs and dtype."""
+    out: dict[str, Any] = {"seed": config["seed"]}
+    for section in ("data", "model", "optimizer"):
+        for k, value in config[section].items():
+            if k == "betas":
+                out["beta1"], out["beta2"] = value
+            elif value is not None:
+                out[axis_name(f"{section}.{k}")] = int(value) if isinstance(value, bool) \
+                    else value
+    for k in ("batch_size", "epochs", "dtype"):
+        out[axis_name(f"train.{k}")] = config["train"][k]
+    return out
 
 
 def section_dict(obj: Any) -> dict[str, Any]:
@@ -171,8 +187,7 @@ def _plain(x: Any) -> Any:
 def _unknown(key: str, known: list[str], what: str = "") -> ConfigError:
     name = key.rsplit(".", 1)[-1]
     prefix = key[: len(key) - len(name)]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
+    hint = did_you_mean(name, known, prefix)
     return ConfigError(key, f"unknown key{what} ({hint}known: {', '.join(known)})")
 
 
@@ -226,8 +241,7 @@ def section_class(raw: dict, section: str) -> type:
     name_key, registry, default = VARIANTS[section]
     name = raw.get(name_key, default)
     if name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, list(registry))
         raise ConfigError(f"{section}.{name_key}", f"unknown ({hint}choose from: "
                           f"{', '.join(registry)})", name)
     return registry[name].config
@@ -272,8 +286,7 @@ def _parse_optimizer(raw: Any) -> dict[str, Any]:
         raise ConfigError("optimizer.name", f"is missing (choose from: {', '.join(OPTIMIZERS)})")
     name = raw["name"]
     if name not in OPTIMIZERS:
-        close = difflib.get_close_matches(str(name), list(OPTIMIZERS), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, list(OPTIMIZERS))
         raise ConfigError("optimizer.name", f"unknown optimizer ({hint}choose from: "
                           f"{', '.join(OPTIMIZERS)})", name)
     defaults = OPTIMIZERS[name].defaults
@@ -311,21 +324,17 @@ def _check_combination(run: RunConfig) -> None:
         raise ConfigError("model.name", f"reads {', '.join(net.data)} data, not "
                           f"'{run.data.kind}'", run.model.name)
     if run.train.engine != "auto":
-        reason = ENGINES[run.train.engine].supports(run)
+        reason = refusal(ENGINES[run.train.engine], run)
         if reason:
             raise ConfigError("train.engine", f"cannot train this run: {reason}; use 'auto'",
                               run.train.engine)
     else:
-        from .engines import choose
-
         choose(run)  # some engine supports it, or a ConfigError saying why none does
     for name in run.probes.extra:
         reason = PROBE_SETS[name].applies(run)
         if reason:
             raise ConfigError("probes.extra", f"'{name}' cannot be recorded here: {reason}",
                               list(run.probes.extra))
-    from .probes import active
-
     names = [s.name for s in active(run)]
     if run.probes.hessian_probes and "hessian" not in names:
         raise ConfigError("probes.hessian_probes", "applies to the 'hessian' probe set; add it "
@@ -403,6 +412,16 @@ def short_names() -> dict[str, str]:
 def axis_name(dotted: str) -> str:
     """A setting's name in grids, run-file coordinates and summary dimensions."""
     return short_names().get(dotted, dotted.replace(".", "_"))
+
+
+def axis_key(axis: str) -> str:
+    """A grid axis's run-config key: a short name's dotted key, or the axis itself."""
+    return {short: dotted for dotted, short in short_names().items()}.get(axis, axis)
+
+
+def dim_name(axis: str) -> str:
+    """The axis's dimension name in summary files (dots become '_')."""
+    return axis_name(axis_key(axis))
 
 
 @functools.cache
@@ -605,8 +624,6 @@ def _cell(text: Any) -> str:
 def describe_keys_markdown() -> str:
     """The same registries as `describe_keys`, as the Markdown tables of config/README.md
     (`adamgen keys --markdown`; tests/test_config.py checks that the README holds them)."""
-    from .probes import PROBE_SETS
-
     out = ["| key | default | meaning |", "| --- | --- | --- |",
            "| `seed` | 0 | data, initial weights and batch order follow from it |"]
     for section, cls in FIXED.items():

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__
+from ._io import CONVENTIONS, history
+from ._version import __version__
 from .data import Dataset
-from .optim import build_optimizer, per_run_hyperparameters
-from .runfile import CONVENTIONS, history
+from .optim import OPTIMIZERS, REQUIRED, build_optimizer, per_run_hyperparameters
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,6 @@ LONG_NAMES = {
 
 
 def _with_defaults(name: str, hyper: dict) -> dict:
-    from .optim import OPTIMIZERS, REQUIRED
-
     out = dict(OPTIMIZERS[name].defaults) | hyper
     missing = [k for k, v in out.items() if v is REQUIRED]
     if missing:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numba
 import torch
 
-from . import data as datamod
-from . import probes, runfile
+from . import convex, datafile, probes, runfile
+from ._io import write_netcdf, zlib
 from .config import RunConfig, probe_epochs, section_dict
-from .footprint import run_file_bytes
 from .resources import check_output
-from .trainer import RunResult, check_fits, dataset_key, train
+from .runfile import RunResult
+from .trainer import check_fits, dataset_key, train
 
 log = logging.getLogger("adamgen")
 
@@ -60,13 +60,9 @@ def convex_job(data_path: str, settings: dict, out: str) -> bool:
     """A workflow job of rule `convex`: fit the linear model of E3 on one data set, unless its
     file is finished (kept and touched, as `train_missing` keeps run files: a regenerated data
     file holds the same arrays). Returns whether it fitted."""
-    from . import convex
-    from . import data as datamod
-    from ._io import write_netcdf, zlib
-
     if _kept(out):
         return False
-    fit = convex.fit(datamod.load(data_path), convex.ConvexSettings(**settings))
+    fit = convex.fit(datafile.load(data_path), convex.ConvexSettings(**settings))
     write_netcdf(fit, out, zlib(fit))
     return True
 
@@ -82,11 +78,11 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
     for run, path in zip(runs, data_paths, strict=True):
         if path:
             if path not in loaded:
-                loaded[path] = datamod.load(path)
-            datamod.check_matches(loaded[path], run, path)
+                loaded[path] = datafile.load(path)
+            datafile.check_matches(loaded[path], run, path)
             datasets[dataset_key(run)] = loaded[path]
     for run, out in zip(runs, outs, strict=True):
-        check_output(out, run_file_bytes(run, len(probe_epochs(run))))
+        check_output(out, runfile.file_bytes(run, len(probe_epochs(run))))
     if threads:
         torch.set_num_threads(threads)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

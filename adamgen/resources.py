@@ -37,6 +37,12 @@ class Estimate:
         return ", ".join(f"{name} {human(b)}" for name, b in shown if b >= MiB)
 
 
+def eval_chunk(activations_per_example: int) -> int:
+    """Examples evaluated at once: at most 2048, and at most 2^28 activations (1 GiB in
+    float32) per chunk."""
+    return int(max(1, min(2048, 2**28 // max(1, activations_per_example))))
+
+
 def human(n_bytes: float) -> str:
     for unit, size in (("TiB", 2**40), ("GiB", GiB), ("MiB", MiB), ("KiB", 2**10)):
         if n_bytes >= size:

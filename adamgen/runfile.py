@@ -10,47 +10,46 @@ combine along them (`adamgen.open_runs`); the resolved config is also the JSON a
 every probe is NaN (−1 if none). The files follow the CF conventions (CF-1.11).
 """
 
-import datetime
-import functools
 import json
 import platform
-import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from ._io import open_netcdf, write_netcdf, zlib
+from ._io import CONVENTIONS, git_commit, history, open_netcdf, write_netcdf, zlib
+from ._version import __version__
 from .config import RunConfig, key_doc, parse_run_config
 from .errors import DataFileError
+from .identity import run_hash, run_id
 from .models import NETWORKS
-from .probes import PROBE_SETS, QUANTILES, variables
-
-if TYPE_CHECKING:
-    from .trainer import RunResult
+from .probes import PROBE_SETS, QUANTILES, values_per_probe, variables
 
 REQUIRED = ("epoch", *PROBE_SETS["core"].variables)
-CONVENTIONS = "CF-1.11"
 
 
-@functools.cache
-def git_commit() -> str:
-    """The commit of the adamgen source tree, with '-dirty' for local changes; '' outside git."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return commit + ("-dirty" if dirty else "")
+@dataclass
+class RunResult:
+    config: RunConfig
+    epochs: np.ndarray  # probe epochs, [E]
+    probes: dict[str, np.ndarray]  # name → [E, ...]
+    status: str  # "completed" or "diverged"
+    diverged_epoch: int | None
+    labels: np.ndarray  # training labels y_i, [n]
+    weights_initial: np.ndarray | None = None  # as the network stores them (weight_dims)
+    weights_final: np.ndarray | None = None
+    timing: dict = field(default_factory=dict)
+
+
+def file_bytes(run: RunConfig, probe_count: int) -> float:
+    """Uncompressed size of a run's file: an upper bound for the free-space check."""
+    weights = 2 * run.model.parameters(run.data) if run.probes.store_weights else 0
+    return 8.0 * (probe_count * values_per_probe(run) + weights) + 64 * 2**10
 
 
 def provenance(timing: dict) -> dict:
-    import torch
+    import torch  # lazy: reading run files never needs torch
 
     return {
         "adamgen_version": __version__,
@@ -70,12 +69,7 @@ def setting_coordinates(run: RunConfig) -> dict:
             for name, value in run.coordinates().items()}
 
 
-def history(action: str) -> str:
-    when = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return f"{when} {action} by adamgen {__version__} (git {git_commit() or 'unknown'})"
-
-
-def to_xarray(result: "RunResult") -> xr.Dataset:
+def to_xarray(result: RunResult) -> xr.Dataset:
     cfg = result.config
     coords = {
         "epoch": ("epoch", result.epochs, {"long_name": "training epoch", "units": "1"}),
@@ -120,7 +114,7 @@ def to_xarray(result: "RunResult") -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def save(result: "RunResult", path: str | Path) -> None:
+def save(result: RunResult, path: str | Path) -> None:
     """Write atomically: an interrupted run never leaves a file that looks finished."""
     ds = to_xarray(result)
     write_netcdf(ds, path, zlib(ds, level=4))
@@ -148,11 +142,9 @@ def check_provenance(ds: xr.Dataset, path: str | Path, expected_hash: str, point
     """A run file must hold the run of the grid point whose path it has.
 
     The hash covers the whole resolved config but the device and engine
-    (`adamgen.experiments.run_hash`): a file copied or moved over another run's path, or
+    (`adamgen.identity.run_hash`): a file copied or moved over another run's path, or
     written by a different config, is refused with both configs named.
     """
-    from .experiments import run_hash, run_id
-
     stored = run_config(ds, path)
     if run_hash(stored) != expected_hash:
         raise DataFileError(

@@ -7,6 +7,7 @@ it (data models, networks) stay cheap to import.
 """
 
 import dataclasses
+import difflib
 import math
 import re
 from collections.abc import Callable
@@ -44,6 +45,12 @@ def choice(*options: str) -> Check:
 def device(x: str) -> str | None:
     ok = x == "cpu" or re.fullmatch(r"cuda(:\d+)?", x)
     return None if ok else "must be 'cpu', 'cuda' or 'cuda:N'"
+
+
+def did_you_mean(name: object, known: list[str], prefix: str = "") -> str:
+    """"did you mean 'x'? " for the closest of `known` to a misspelt name, or ""."""
+    close = difflib.get_close_matches(str(name), known, n=1)
+    return f"did you mean '{prefix}{close[0]}'? " if close else ""
 
 
 def finite(x: float) -> bool:

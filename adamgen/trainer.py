@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,11 @@ from . import data as datamod
 from . import engines, probes
 from .config import RunConfig, lockstep_key, probe_epochs
 from .errors import ConfigError, ResourceError
-from .footprint import device_memory, run_memory, runs_per_device
 from .models import network
 from .optim import OPTIMIZERS, per_run_hyperparameters
+from .optim.transforms import tree_map
 from .resources import check_memory, human
+from .runfile import RunResult
 from .seeding import generator
 
 log = logging.getLogger("adamgen")
@@ -38,19 +38,6 @@ CHUNK_PERM_ENTRIES = 1 << 24  # and at most this many precomputed batch indices
 # probes whose non-finite value means the run has diverged (an empty class's noise summary
 # is ±inf by definition and says nothing about the weights)
 DIVERGENCE_PROBES = ("train_loss", "test_loss", "grad_norm_l2", "weight_norm")
-
-
-@dataclass
-class RunResult:
-    config: RunConfig
-    epochs: np.ndarray  # probe epochs, [E]
-    probes: dict[str, np.ndarray]  # name → [E, ...]
-    status: str  # "completed" or "diverged"
-    diverged_epoch: int | None
-    labels: np.ndarray  # training labels y_i, [n]
-    weights_initial: np.ndarray | None = None
-    weights_final: np.ndarray | None = None
-    timing: dict = field(default_factory=dict)
 
 
 def dataset_key(run: RunConfig) -> tuple:
@@ -96,8 +83,6 @@ def _fingerprint(runs: list[RunConfig]) -> str:
 
 def _to_device(value, device):
     """Tensors inside a saved state (nested in tuples, lists and dicts) onto `device`."""
-    from .optim.transforms import tree_map
-
     return tree_map(lambda v: v.to(device) if isinstance(v, torch.Tensor) else v, value)
 
 
@@ -113,24 +98,28 @@ def duration(seconds: float) -> str:
 
 def check_fits(runs: list[RunConfig], device: torch.device | None = None,
                datasets: int = 1) -> None:
-    """Fail before allocating anything when the runs cannot fit in memory together; with a
-    CUDA `device` (the batched engine), also check the device's free memory against
-    `footprint.device_memory` and say in the log how much of it the group takes."""
+    """Fail before allocating anything when the runs cannot fit in memory together: their
+    engine's host estimate against the memory available, and where the engine estimates a
+    CUDA `device`'s part, that against the device's free memory (the log says how much of it
+    the group takes)."""
     what = f"training {len(runs)} run(s) in lockstep"
     advice = "lower the data or model sizes, the probes, or the runs per job"
-    check_memory(run_memory(runs[0], len(runs), datasets=datasets), what, advice)
-    if device is None or device.type != "cuda":
+    engine, _ = engines.choose(runs[0])
+    need = engine.memory(runs[0], len(runs), datasets, len(probe_epochs(runs[0])))
+    check_memory(need.host, what, advice)
+    if device is None or device.type != "cuda" or need.device is None:
         return
     free, total = torch.cuda.mem_get_info(device)
-    need = device_memory(runs[0], len(runs), datasets)
-    fit = runs_per_device(runs[0], free)  # as the plan counts (gpu_runs_per_job: auto)
+    fit = engine.fit(runs[0], free)  # as the plan counts (gpu_runs_per_job: auto)
     log.info("device %s (%s): %s free of %s; %d run(s) in lockstep need about %s (%s); "
              "about %d such runs would fit", device, torch.cuda.get_device_name(device),
-             human(free), human(total), len(runs), human(need.total), need.describe(), fit)
-    if need.total > free:
-        raise ResourceError(f"{what} on {device} needs about {human(need.total)} of device "
-                            f"memory ({need.describe()}), more than the {human(free)} free; "
-                            f"lower gpu_runs_per_job or gpu_memory_gb (about {fit} fit)")
+             human(free), human(total), len(runs), human(need.device.total),
+             need.device.describe(), fit)
+    if need.device.total > free:
+        raise ResourceError(f"{what} on {device} needs about {human(need.device.total)} of "
+                            f"device memory ({need.device.describe()}), more than the "
+                            f"{human(free)} free; lower gpu_runs_per_job or gpu_memory_gb "
+                            f"(about {fit} fit)")
 
 
 def train(runs: list[RunConfig], datasets: dict | None = None,
@@ -164,10 +153,8 @@ class _Lockstep:
         self.started = time.perf_counter()
         self.runs, first = runs, runs[0]
         self.device = resolve_device(first.train.device)
-        engine_row, why = engines.choose(first)
-        batched = engine_row.name == "batched"  # its device footprint is estimated
-        check_fits(runs, self.device if batched else None,
-                   len({dataset_key(r) for r in runs}))
+        engine, why = engines.choose(first)
+        check_fits(runs, self.device, len({dataset_key(r) for r in runs}))
         self.unique, self.data_index = _datasets(runs, datasets)
         name = first.optimizer["name"]
         net = network(first).impl()
@@ -176,9 +163,8 @@ class _Lockstep:
         self.hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=self.W0)
         self.l2 = (self.hyper["weight_decay"] if OPTIMIZERS[name].coupled
                    else self.W0.new_zeros(len(runs)))
-        log.info("engine: %s (%s)", engine_row.name, why)
-        self.engine = engine_row.load()(first, self.unique, self.data_index, self.W0,
-                                        self.hyper)
+        log.info("engine: %s (%s)", engine.name, why)
+        self.engine = engine.build(first, self.unique, self.data_index, self.W0, self.hyper)
         self.sets = [s.impl() for s in probes.active(first)]
         self.states = [impl.prepare(first, self.unique, self.data_index, self.W0)
                        for impl in self.sets]
@@ -195,7 +181,7 @@ class _Lockstep:
         has diverged, whatever the step loop saw (the last step's update is only seen here)."""
         engine = self.engine
         stats = {"train": engine.train_stats(), "test": engine.test_stats(), "l2": self.l2,
-                 "hyper": self.hyper, "objective": getattr(engine, "objective", None)}
+                 "hyper": self.hyper, "objective": engine.objective}
         W, rec = engine.weights(), {}
         for impl, state in zip(self.sets, self.states, strict=True):
             rec |= impl.record(state, W, stats)
@@ -280,8 +266,10 @@ class _Lockstep:
             "device": str(self.device),
             "dtype": first.train.dtype,
         }
+        stored = network(first).impl().stored_weights  # the layout run files hold
         return _results(self.runs, self.unique, self.data_index, self.schedule, self.records,
-                        self.diverged_at, self.W0, self.engine.weights(), timing)
+                        self.diverged_at, stored(self.W0), stored(self.engine.weights()),
+                        timing)
 
 
 def _progress(done: int, T: int, spent: float, now: float, measured: tuple,

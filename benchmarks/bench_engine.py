@@ -2,13 +2,14 @@
 
     python benchmarks/bench_engine.py            # writes results/benchmarks/engine.json
     python benchmarks/bench_engine.py --quick    # shorter timings, same checks
+    python benchmarks/bench_engine.py --engine torch    # (b) and (c) on one engine by name
 
 Setup: E1 data (d = 1000, n = 200, s = 100; m = 20, q = 3), float32. Rows: Adam
 (η = 5e-5, λ = 1e-5) and (S)GD (η = 0.02, λ = 1e-5; `gd` at B = n, `sgd` below) at
 B = 2, 20 and 200. Columns:
 
     (a) naive       benchmarks/naive.py: nn.Module + autograd + torch.optim, one run
-    (b) adamgen     one run, with the engine that `train.engine: auto` picks
+    (b) adamgen     one run, with the engine that `train.engine: auto` picks (or `--engine`)
     (c) lockstep    R runs advanced together (each its own seed, data and learning rate)
 
 Ratios are run-steps per second over (a), from this run. The host's speed drifts (these are
@@ -37,12 +38,14 @@ from adamgen import data as datamod  # noqa: E402
 from adamgen.config import parse_run_config  # noqa: E402
 from adamgen.engines import choose  # noqa: E402
 from adamgen.models import network  # noqa: E402
+from adamgen.models.two_layer_cnn import to_filters  # noqa: E402
 from adamgen.optim import per_run_hyperparameters  # noqa: E402
 from adamgen.seeding import generator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"adam": {"lr": 5e-5, "weight_decay": 1e-5}, "gd": {"lr": 0.02, "weight_decay": 1e-5}}
 N = 200
+ENGINE = "auto"  # train.engine of every adamgen run here (--engine)
 
 
 def run_config(optimizer: str, batch: int, seed: int = 0, lr_scale: float = 1.0,
@@ -51,7 +54,8 @@ def run_config(optimizer: str, batch: int, seed: int = 0, lr_scale: float = 1.0,
     settings = dict(SETTINGS[optimizer], lr=SETTINGS[optimizer]["lr"] * lr_scale)
     return parse_run_config({"seed": seed, "data": {"n_test": 100},
                              "optimizer": {"name": name, **settings},
-                             "train": {"batch_size": batch, "dtype": dtype}})
+                             "train": {"batch_size": batch, "dtype": dtype,
+                                       "engine": ENGINE}})
 
 
 class Timer:
@@ -83,7 +87,7 @@ class Adamgen:
         hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
         engine, _ = choose(runs[0])
         index = np.arange(len(runs)) % len(datasets)
-        self.engine = engine.load()(runs[0], datasets, index, W0, hyper)
+        self.engine = engine.build(runs[0], datasets, index, W0, hyper)
         self.orders = [generator(r.seed, "batch_order") for r in runs]
         self.epoch = 0
 
@@ -100,8 +104,8 @@ class Adamgen:
 def naive_model(run, dataset, device: str | torch.device = "cpu"):
     """(a) for `run` on `device`: its module, torch.optim optimizer, inputs and labels."""
     dtype = getattr(torch, run.train.dtype)
-    W0 = network(run).impl().init_weights(run).to(device, dtype)
-    model = naive.TwoLayerCNN(W0, run.model.q)
+    W0 = to_filters(network(run).impl().init_weights(run)[None])[0].to(device, dtype)
+    model = naive.TwoLayerCNN(W0, run.model.q)  # the filters w_{j,r}: [2, m, d]
     opt = naive.make_optimizer(run.optimizer["name"], model.parameters(), run.optimizer["lr"],
                                run.optimizer["weight_decay"])
     x = torch.as_tensor(dataset.train.x).to(device, dtype)
@@ -126,8 +130,9 @@ def verify(optimizer: str, batch: int, dataset, epochs: int = 3) -> float:
                     [datamod.generate(run_config(optimizer, batch, seed=1).data, 1), dataset])
     group.advance(epochs)
     scale = reference.abs().max()
-    return max(float((single.engine.weights()[0] - reference).abs().max() / scale),
-               float((group.engine.weights()[1] - reference).abs().max() / scale))
+    single, group = to_filters(single.engine.weights()), to_filters(group.engine.weights())
+    return max(float((single[0] - reference).abs().max() / scale),
+               float((group[1] - reference).abs().max() / scale))
 
 
 def naive_timer(optimizer: str, batch: int, dataset) -> Timer:
@@ -178,7 +183,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lockstep", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--out", default=str(ROOT / "results/benchmarks/engine.json"))
+    parser.add_argument("--engine", default="auto", help="train.engine (default: auto)")
     args = parser.parse_args()
+    global ENGINE
+    ENGINE = args.engine
     seconds, rounds = (0.3, 2) if args.quick else (args.seconds, args.rounds)
 
     base = run_config("adam", N)
@@ -199,14 +207,16 @@ def main() -> None:
                 for k, timer in timers.items():
                     samples[k].append(timer.measure(seconds))
             row = {"optimizer": optimizer if batch == N or optimizer == "adam" else "sgd",
-                   "batch_size": batch, "max_relative_difference_vs_naive": err,
+                   "batch_size": batch, "engine": choose(run_config(optimizer, batch))[0].name,
+                   "max_relative_difference_vs_naive": err,
                    **{k: float(np.median(v)) for k, v in samples.items()},
                    "samples": samples}
             row["ratios"] = {k: row[k] / row["naive"] for k in timers if k != "naive"}
             rows.append(row)
             cells = "  ".join(f"{k} {v:8.1f}x" for k, v in row["ratios"].items())
-            print(f"{row['optimizer']:5s} B={batch:<4d} naive {row['naive']:8.0f} run-steps/s  "
-                  f"{cells}   (max rel. diff {err:.1e})", flush=True)
+            print(f"{row['optimizer']:5s} B={batch:<4d} {row['engine']:6s} naive "
+                  f"{row['naive']:8.0f} run-steps/s  {cells}   (max rel. diff {err:.1e})",
+                  flush=True)
     memory = peak_memory_mb()
     print(f"peak memory of a paper-size run: {memory:.0f} MB")
     result = {

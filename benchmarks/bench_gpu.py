@@ -10,15 +10,15 @@ B = n, `sgd` at B = 2), at B = 2 and 200. Columns:
 
     naive      benchmarks/naive.py on the same device: nn.Module + autograd + torch.optim, one
                run at a time (R runs of it take R times as long)
-    batched    R runs in lockstep on the batched engine (adamgen.engines.batched), for each
+    batched    R runs in lockstep on the torch engine (adamgen.engines.dense), for each
                `--compile` mode (default: off and default; reduce-overhead on CUDA too)
 
 The ratio is batched over naive run-steps per second, from this run; both are timed with the
 device synchronised, after a warm-up that includes compilation (reported separately). The
 peak device memory of each cell (torch.cuda.max_memory_allocated) is reported beside the
-estimate that sizes GPU jobs (adamgen.footprint.device_memory). Before any timing, the batched
-engine is checked against the naive loop in float64 on the device: speed is never bought with
-different numbers.
+estimate that sizes GPU jobs (adamgen.engines.dense.device_memory). Before any timing, the
+torch engine is checked against the naive loop in float64 on the device: speed is never bought
+with different numbers.
 """
 
 import argparse
@@ -37,9 +37,10 @@ from bench_engine import naive_model  # noqa: E402
 
 from adamgen import data as datamod  # noqa: E402
 from adamgen.config import parse_run_config  # noqa: E402
-from adamgen.engines.batched import BatchedEngine  # noqa: E402
-from adamgen.footprint import device_memory  # noqa: E402
+from adamgen.engines import ENGINES  # noqa: E402
+from adamgen.engines.dense import device_memory  # noqa: E402
 from adamgen.models import network  # noqa: E402
+from adamgen.models.two_layer_cnn import to_filters  # noqa: E402
 from adamgen.optim import per_run_hyperparameters  # noqa: E402
 from adamgen.resources import human  # noqa: E402
 from adamgen.seeding import generator  # noqa: E402
@@ -58,7 +59,7 @@ def run_config(optimizer: str, batch: int, device: str, compile: str = "off", se
     return parse_run_config({"seed": seed, "data": {"n_test": 100},
                              "optimizer": {"name": name, **settings},
                              "train": {"batch_size": batch, "dtype": dtype, "device": device,
-                                       "engine": "batched", "compile": compile}})
+                                       "engine": "torch", "compile": compile}})
 
 
 def sync(device: torch.device) -> None:
@@ -67,7 +68,7 @@ def sync(device: torch.device) -> None:
 
 
 class Group:
-    """R runs of one cell on the batched engine, each its own learning rate and data set."""
+    """R runs of one cell on the torch engine, each its own learning rate and data set."""
 
     def __init__(self, runs, datasets, device):
         dtype = getattr(torch, runs[0].train.dtype)
@@ -76,7 +77,7 @@ class Group:
         name = runs[0].optimizer["name"]
         hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
         index = np.arange(len(runs)) % len(datasets)
-        self.engine = BatchedEngine(runs[0], datasets, index, W0, hyper)
+        self.engine = ENGINES["torch"].build(runs[0], datasets, index, W0, hyper)
         self.orders = [generator(r.seed, "batch_order") for r in runs]
         self.epoch = 0
 
@@ -91,7 +92,7 @@ class Group:
 
 
 def verify(optimizer: str, batch: int, dataset, device, epochs: int = 2) -> float:
-    """Largest relative weight difference between the naive loop and the batched engine,
+    """Largest relative weight difference between the naive loop and the torch engine,
     float64, on the device, after `epochs` epochs of the same batches."""
     run = run_config(optimizer, batch, str(device), dtype="float64")
     model, opt, x, y = naive_model(run, dataset, device)
@@ -103,7 +104,8 @@ def verify(optimizer: str, batch: int, dataset, device, epochs: int = 2) -> floa
     group = Group([run], [dataset], device)
     group.engine.advance(0, perms if batch < N else None, epochs)
     ref = model.weight.detach()
-    return float((group.engine.weights()[0] - ref).abs().max() / ref.abs().max())
+    mine = to_filters(group.engine.weights())[0]  # the naive loop's layout: w_{j,r}
+    return float((mine - ref).abs().max() / ref.abs().max())
 
 
 def measure(advance, device, seconds: float, steps_per_epoch: int, runs: int) -> dict:

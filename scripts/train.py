@@ -5,10 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this checkout
 
-from adamgen import experiments, jobs, logs
+from adamgen import jobs, logs, planner
 
 with logs.workflow_job(snakemake.log[0]):
-    runs = {r.path: r for e in experiments.plan(snakemake.config).values() for r in e.runs}
+    runs = {r.path: r for e in planner.plan(snakemake.config).values() for r in e.runs}
     outs = list(snakemake.output)
     jobs.train_missing({p: runs[p].config for p in outs}, outs,
                        {p: runs[p].data_path for p in outs}, threads=snakemake.threads,

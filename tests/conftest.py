@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from adamgen.config import parse_run_config
-from adamgen.experiments import merge
+from adamgen.planner import merge
 
 TINY = {
     "seed": 0,
@@ -22,10 +22,10 @@ TINY = {
 
 def _cnn_engines() -> list[str]:
     """Every engine (adamgen.engines.ENGINES) that can train the tiny CNN run on the CPU."""
-    from adamgen.engines import ENGINES
+    from adamgen.engines import ENGINES, refusal
 
     run = parse_run_config(TINY)
-    return [name for name, engine in ENGINES.items() if engine.supports(run) is None]
+    return [name for name, engine in ENGINES.items() if refusal(engine, run) is None]
 
 
 CNN_ENGINES = _cnn_engines()

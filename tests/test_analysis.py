@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import adamgen
-from adamgen import experiments as ex
+from adamgen import planner as ex
 
 ROOT = conftest.ROOT
 

@@ -1,5 +1,6 @@
-"""The batched engine (adamgen.engines.batched, the CUDA engine) against the reference engine,
-step for step, on every device this machine has; GPU group sizes and the `every_run` section.
+"""The torch engine (adamgen.engines.dense) on every device this machine has and compiled
+(its CUDA path) against itself eager on the CPU in float64 (the reference), step for step;
+GPU group sizes and the `every_run` section.
 
 The CUDA cases run where torch sees a GPU and are skipped, with the reason, where it does not.
 """
@@ -14,18 +15,24 @@ from conftest import TINY
 from test_fast import MODEL_VARIANTS, N_TRAIN, SETTINGS, _assert_close, _datasets, _perms
 
 from adamgen import data as datamod
-from adamgen import experiments as ex
+from adamgen import planner as ex
 from adamgen.config import parse_run_config
 from adamgen.data.benign import BenignConfig
-from adamgen.engines import choose
-from adamgen.engines.batched import BatchedEngine, to_batched_layout, to_reference_layout
-from adamgen.engines.reference import ReferenceEngine
-from adamgen.footprint import device_memory, runs_per_device
+from adamgen.engines import ENGINES, choose
+from adamgen.engines.dense import device_memory
 from adamgen.models import CNNConfig
+from adamgen.models.two_layer_cnn import from_filters, to_filters
 from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
 from adamgen.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
+runs_per_device = ENGINES["torch"].fit
+
+
+def torch_engine(*args):
+    """The torch engine: eager on the CPU in float64 it is the reference; the same engine on
+    another device or compiled is what is checked against it."""
+    return ENGINES["torch"].build(*args)
 
 PARITY = {**SETTINGS, "lion": [{"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.99)},
                                {"lr": 3e-3, "weight_decay": 0.1, "betas": (0.5, 0.9)},
@@ -44,19 +51,19 @@ def _spec(name, model, batch, compile="off"):
 
 
 def _pair(name, model, device, batch=5, datasets=None, compile="off", dtype=torch.float64):
-    """A reference engine on the CPU in float64 and a batched engine on `device`: three runs
-    with their own hyperparameters on two data sets."""
+    """The torch engine eager on the CPU in float64 and on `device` (compiled as asked): three
+    runs with their own hyperparameters on two data sets."""
     datasets = datasets or _datasets()
     index = np.array([0, 1, 0])
     d = datasets[0].train.x.shape[-1]
-    W0 = 0.3 * torch.randn(3, 2, model.m, d, generator=torch.Generator().manual_seed(0),
-                           dtype=torch.float64)
+    W0 = from_filters(0.3 * torch.randn(3, 2, model.m, d, dtype=torch.float64,
+                                        generator=torch.Generator().manual_seed(0)))
     full = [{**OPTIMIZERS[name].defaults, **s} for s in PARITY[name]]
     spec = _spec(name, model, batch, compile)
-    ref = ReferenceEngine(spec, datasets, index, W0,
+    ref = torch_engine(_spec(name, model, batch), datasets, index, W0,
                           per_run_hyperparameters(name, full, W0))
     W1 = W0.to(device, dtype)
-    batched = BatchedEngine(spec, datasets, index, W1, per_run_hyperparameters(name, full, W1))
+    batched = torch_engine(spec, datasets, index, W1, per_run_hyperparameters(name, full, W1))
     return ref, batched
 
 
@@ -94,7 +101,7 @@ def test_model_variants_match_the_reference(model, patches):
 
 
 def test_dense_gaussian_data_match_the_reference():
-    """The batched engine does not need sparse inputs: Cao et al.'s dense noise patches."""
+    """The torch engine does not need sparse inputs: Cao et al.'s dense noise patches."""
     cfg = BenignConfig(d=40, n=N_TRAIN, snr=0.5, n_test=30).resolve()
     datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
     ref, batched = _pair("adam", CNNConfig(q=3, m=4, c=0.25), "cpu", batch=N_TRAIN,
@@ -152,37 +159,39 @@ def test_cuda_graphs_match_the_reference():
 def test_a_cuda_run_gives_the_same_numbers_twice(tiny):
     run = tiny(train={"device": "cuda", "dtype": "float32", "batch_size": 5})
     (a,), (b,) = train([run]), train([run])
-    assert a.timing["engine"] == "batched"
+    assert a.timing["engine"] == "torch"
     for k in a.probes:
         np.testing.assert_array_equal(a.probes[k], b.probes[k], err_msg=k)
 
 
 def test_layouts_round_trip():
     W = torch.randn(3, 2, 4, 7, dtype=torch.float64)
-    Wb = to_batched_layout(W)
+    Wb = from_filters(W)
     assert Wb.shape == (3, 7, 8) and Wb[1, 5, 4 + 2] == W[1, 1, 2, 5]
-    assert torch.equal(to_reference_layout(Wb, 4), W)
+    assert torch.equal(to_filters(Wb), W)
 
 
-def test_auto_takes_the_batched_engine_on_cuda_only(tiny):
+def test_auto_takes_the_torch_engine_on_cuda_and_where_no_kernel_exists(tiny):
     engine, why = choose(tiny(train={"device": "cuda"}))
-    assert engine.name == "batched" and why.startswith("auto: not fast: it runs on the CPU")
+    assert engine.name == "torch" and why.startswith("auto: not fast: it runs on the CPU")
     engine, _ = choose(tiny())
     assert engine.name == "fast"
     benign = {"kind": "benign", "d": 40, "n": 20, "n_test": 30, "snr": 0.5}
     on_cpu = parse_run_config({**TINY, "data": benign})
-    assert choose(on_cpu)[0].name == "reference"  # CPU, dense data: no fast kernel
+    assert choose(on_cpu)[0].name == "torch"  # CPU, dense data: no fast kernel
     on_gpu = parse_run_config({**TINY, "data": benign, "train": {"device": "cuda"}})
-    assert choose(on_gpu)[0].name == "batched"
-    assert tiny(train={"engine": "batched"}).train.engine == "batched"  # asked for, on the CPU
+    assert choose(on_gpu)[0].name == "torch"
+    # the engines it replaced are still accepted by name, on the CPU too
+    assert tiny(train={"engine": "batched"}).train.engine == "torch"
+    assert tiny(train={"engine": "reference"}).train.engine == "torch"
 
 
-def test_the_trainer_trains_several_seeds_on_the_batched_engine_as_on_the_reference(tiny):
+def test_the_trainer_trains_several_seeds_on_the_torch_engine_as_on_the_fast_one(tiny):
     runs = {e: [tiny(seed=s, optimizer={"name": "adamw", "lr": 1e-3, "weight_decay": 0.1 * s},
                      train={"batch_size": 5, "engine": e}) for s in (0, 1, 2)]
-            for e in ("reference", "batched")}
-    ref, batched = train(runs["reference"]), train(runs["batched"])
-    assert batched[0].timing["engine"] == "batched"
+            for e in ("fast", "torch")}
+    ref, batched = train(runs["fast"]), train(runs["torch"])
+    assert batched[0].timing["engine"] == "torch"
     for a, b in zip(batched, ref, strict=True):
         for k in a.probes:
             np.testing.assert_allclose(a.probes[k], b.probes[k], rtol=1e-9, atol=1e-12,
@@ -269,7 +278,7 @@ def test_the_gpu_benchmark_runs_on_the_cpu_and_checks_its_numbers(tmp_path):
 
 
 def test_auto_compiles_long_jobs_on_cuda_only(tiny):
-    from adamgen.engines.batched import COMPILE_MIN_STEPS, compile_mode
+    from adamgen.engines.dense_program import COMPILE_MIN_STEPS, compile_mode
 
     cuda = torch.device("cuda")
     long = tiny(train={"device": "cuda", "batch_size": 2, "epochs": COMPILE_MIN_STEPS // 10})
@@ -300,10 +309,10 @@ def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_pa
     cnn = [g for g in groups if g.runs[0].config.model.name == "two_layer_cnn"]
     assert cnn and all(r.config.train.device == "cuda" for g in groups for r in g.runs)
     budget = merged["gpu_memory_gb"] * 2**30
-    assert all(len(g.runs) <= runs_per_device(g.runs[0].config, budget) for g in cnn)
+    assert all(len(g.runs) <= runs_per_device(g.runs[0].config, budget) for g in groups)
     assert any(len(g.runs) > 2 for g in cnn)  # larger than runs_per_job: sized by memory
     linear = [g for g in groups if g.runs[0].config.model.name == "two_layer_linear"]
-    assert linear and all(len(g.runs) <= 2 for g in linear)  # no batched engine: runs_per_job
+    assert linear  # the torch engine trains it too, in groups sized by the same estimate
     jobs = proc.stdout.split("\nrule ")[1:]
     planned = {job.split(":")[0]: job for job in jobs if job.startswith("train_")}
     assert sorted(planned) == sorted(f"train_{g.name}" for g in groups)
@@ -341,7 +350,7 @@ import sys, torch
 sys.path.insert(0, sys.argv[1])
 import bench_gpu
 from adamgen import data as datamod
-from adamgen.footprint import device_memory
+from adamgen.engines.dense import device_memory
 
 def status(key):
     line = next(l for l in open("/proc/self/status") if l.startswith(key))

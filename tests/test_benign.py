@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from adamgen import data as datamod
+from adamgen import datafile
 from adamgen.cli import main
 from adamgen.config import parse_run_config
 from adamgen.trainer import train
@@ -54,8 +55,8 @@ def test_snr_and_mu_norm_each_derive_the_other(benign):
 def test_a_benign_data_file_round_trips(benign, tmp_path):
     run = benign()
     ds = datamod.generate(run.data, 3)
-    datamod.save(ds, tmp_path / "d.nc")
-    back = datamod.load(tmp_path / "d.nc")
+    datafile.save(ds, tmp_path / "d.nc")
+    back = datafile.load(tmp_path / "d.nc")
     assert back.config == run.data and back.seed == 3
     assert np.array_equal(back.signal, ds.signal) and np.array_equal(back.train.xi, ds.train.xi)
 
@@ -138,11 +139,11 @@ def test_the_decomposition_can_be_asked_for_on_the_patch_model(tiny):
         tiny(data={"patches": 3}, probes={"extra": ["signal_noise"]})
 
 
-def test_benign_runs_train_on_the_reference_engine_in_lockstep_across_data_sets(benign):
+def test_benign_runs_train_on_the_torch_engine_in_lockstep_across_data_sets(benign):
     runs = [benign(seed=s, data={"snr": snr}, optimizer={"name": "gd", "lr": 1.0},
                    train={"epochs": 30}) for s, snr in ((0, 0.5), (1, 0.8), (0, 1.2))]
     together = train(runs)
-    assert together[0].timing["engine"] == "reference"
+    assert together[0].timing["engine"] == "torch"
     for run, result in zip(runs, together, strict=True):
         (alone,) = train([run])
         for k in alone.probes:

@@ -9,7 +9,7 @@ import conftest
 import pytest
 import xarray as xr
 
-from adamgen import experiments as ex
+from adamgen import planner as ex
 from adamgen.config import load_yaml
 from adamgen.data.images import write_cifar_like
 

@@ -22,9 +22,9 @@ from adamgen import claims
 from adamgen.aggregate import _coordinate_values
 from adamgen.claims import metrics
 from adamgen.claims.ranges import Interval, Values
-from adamgen.config import load_yaml
-from adamgen.experiments import dim_name, plan, plan_convex
+from adamgen.config import dim_name, load_yaml
 from adamgen.models import NETWORKS
+from adamgen.planner import plan, plan_convex
 from adamgen.probes import active
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -164,7 +164,7 @@ def test_runs_finished_before_later_keys_existed_keep_their_paths():
     an update. The path below is E1's first Adam run as adamgen 0.1 (edaff24) named it."""
     import yaml
 
-    from adamgen import experiments as ex
+    from adamgen import planner as ex
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     run = ex.plan(config)["zou_e1"].runs[0]
@@ -189,7 +189,7 @@ def test_a_later_optimizer_setting_and_a_changed_update_move_paths_only_where_th
 
     import yaml
 
-    from adamgen import experiments as ex
+    from adamgen import planner as ex
     from adamgen.optim import OPTIMIZERS
 
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

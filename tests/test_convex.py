@@ -49,7 +49,7 @@ def test_the_summary_stacks_seeds_and_keeps_final_values(small):
 
 
 def test_an_unknown_optimizer_setting_is_rejected(small):
-    from adamgen import experiments as ex
+    from adamgen import planner as ex
     from adamgen.errors import ConfigError
 
     spec = {"convex": {"c": {"data": {"d": 40, "n": 20, "s": 6}, "seeds": [0],

@@ -3,6 +3,7 @@ import pytest
 import xarray as xr
 
 from adamgen import data as datamod
+from adamgen import datafile
 from adamgen.errors import DataFileError
 
 
@@ -60,8 +61,8 @@ def test_netcdf_round_trip_is_exact(tiny, tmp_path):
     cfg = tiny().data
     ds = datamod.generate(cfg, 5)
     path = tmp_path / "data.nc"
-    datamod.save(ds, path)
-    back = datamod.load(path)
+    datafile.save(ds, path)
+    back = datafile.load(path)
     assert back.config == cfg and back.seed == 5
     for split in ("train", "test"):
         for name in ("x", "y", "signal_patch"):
@@ -76,23 +77,23 @@ def test_netcdf_round_trip_is_exact(tiny, tmp_path):
 
 def test_loading_a_wrong_file_names_it(tmp_path, tiny):
     with pytest.raises(DataFileError, match="missing.nc' does not exist"):
-        datamod.load(tmp_path / "missing.nc")
+        datafile.load(tmp_path / "missing.nc")
     (tmp_path / "junk.nc").write_text("not netcdf")
     with pytest.raises(DataFileError, match="junk.nc' is not a readable NetCDF"):
-        datamod.load(tmp_path / "junk.nc")
+        datafile.load(tmp_path / "junk.nc")
     xr.Dataset({"z": ("a", [1, 2])}).to_netcdf(tmp_path / "other.nc", engine="netcdf4")
     with pytest.raises(DataFileError, match="other.nc' is not an adamgen data file"):
-        datamod.load(tmp_path / "other.nc")
+        datafile.load(tmp_path / "other.nc")
     titled = xr.Dataset({"z": ("a", [1, 2])}, attrs={"title": "adamgen data set: a fake"})
     titled.to_netcdf(tmp_path / "titled.nc", engine="netcdf4")
     with pytest.raises(DataFileError, match="titled.nc' lacks"):
-        datamod.load(tmp_path / "titled.nc")
+        datafile.load(tmp_path / "titled.nc")
 
 
 def test_a_data_file_only_feeds_its_own_run(tiny):
     ds = datamod.generate(tiny().data, 0)
-    datamod.check_matches(ds, tiny(), "d.nc")
+    datafile.check_matches(ds, tiny(), "d.nc")
     with pytest.raises(DataFileError, match="seed 0, but the run has seed 1"):
-        datamod.check_matches(ds, tiny(seed=1), "d.nc")
+        datafile.check_matches(ds, tiny(seed=1), "d.nc")
     with pytest.raises(DataFileError, match="data.alpha = 0.2, but the run has 0.5"):
-        datamod.check_matches(ds, tiny(data={"alpha": 0.5}), "d.nc")
+        datafile.check_matches(ds, tiny(data={"alpha": 0.5}), "d.nc")

@@ -1,4 +1,5 @@
-"""The fast engine (adamgen.engines.fast) against the reference engine, step for step."""
+"""The fast engine (adamgen.engines.fast) against the torch engine (eager, the definition of
+every number), step for step."""
 
 from types import SimpleNamespace
 
@@ -8,15 +9,15 @@ import torch
 
 from adamgen import data as datamod
 from adamgen.data.patch import PatchConfig
-from adamgen.engines import kernels
-from adamgen.engines.fast import FastEngine, to_fast_layout, to_reference_layout
-from adamgen.engines.reference import ReferenceEngine
+from adamgen.engines import ENGINES, kernels
+from adamgen.engines.fast import FUSED as KERNELS
 from adamgen.engines.structure import to_csr, to_dense
 from adamgen.models import CNNConfig as ModelConfig
+from adamgen.models.two_layer_cnn import from_filters, to_filters
 from adamgen.optim import OPTIMIZERS, per_run_hyperparameters
 from adamgen.trainer import train
 
-FUSED = sorted(name for name, spec in OPTIMIZERS.items() if spec.fused is not None)
+FUSED = sorted(KERNELS)
 
 N_TRAIN = 20
 
@@ -52,9 +53,27 @@ def test_every_optimizer_with_a_kernel_has_parity_settings_here():
     assert sorted(SETTINGS) == FUSED
 
 
-def _spec(name, model, batch):
+def _spec(name, model, batch, compile="off"):
     """What an engine reads of the run it trains: the program's shared settings."""
-    return SimpleNamespace(model=model, batch_size=batch, optimizer={"name": name})
+    return SimpleNamespace(model=model, batch_size=batch, optimizer={"name": name},
+                           train=SimpleNamespace(compile=compile))
+
+
+def reference_engine(*args):
+    """The torch engine, eager: the definition of every number."""
+    return ENGINES["torch"].build(*args)
+
+
+def fast_engine(*args):
+    return ENGINES["fast"].build(*args)
+
+
+def _weights(R, m, d, seed=0, dtype=torch.float64):
+    """Random filters w_{j,r} [R, 2, m, d] (as drawn before the layouts merged), in the
+    network's layout [R, d, 2m]."""
+    filters = 0.3 * torch.randn(R, 2, m, d, generator=torch.Generator().manual_seed(seed),
+                                dtype=torch.float64)
+    return from_filters(filters).to(dtype)
 
 
 def _datasets(patches=2):
@@ -66,14 +85,13 @@ def _engines(name, model, dtype=torch.float64, batch=5, bias_correction=True, pa
     datasets = _datasets(patches)
     index = np.array([0, 1, 0])  # three runs, two data sets
     d = datasets[0].train.x.shape[-1]
-    W0 = 0.3 * torch.randn(3, 2, model.m, d, generator=torch.Generator().manual_seed(0),
-                           dtype=torch.float64).to(dtype)
+    W0 = _weights(3, model.m, d, dtype=dtype)
     full = [{**OPTIMIZERS[name].defaults, **s} for s in SETTINGS[name]]
     if "bias_correction" in OPTIMIZERS[name].defaults:
         full = [{**s, "bias_correction": bias_correction} for s in full]
     hyper = per_run_hyperparameters(name, full, W0)
     args = (_spec(name, model, batch), datasets, index, W0, hyper)
-    return ReferenceEngine(*args), FastEngine(*args)
+    return reference_engine(*args), fast_engine(*args)
 
 
 def _perms(epochs, runs=3, seed=0):
@@ -150,12 +168,10 @@ def test_a_run_does_not_depend_on_its_group_or_the_thread_count():
     numba.set_num_threads(1)
     try:
         datasets = _datasets()
-        W0 = torch.from_numpy(to_reference_layout(to_fast_layout(
-            0.3 * torch.randn(3, 2, 4, 60, generator=torch.Generator().manual_seed(0),
-                              dtype=torch.float64).numpy()), 4))
+        W0 = _weights(3, 4, 60)
         full = {**OPTIMIZERS["adam"].defaults, **SETTINGS["adam"][2]}
         hyper = per_run_hyperparameters("adam", [full], W0[2:])
-        alone = FastEngine(_spec("adam", model, 5), datasets, np.array([0]), W0[2:], hyper)
+        alone = fast_engine(_spec("adam", model, 5), datasets, np.array([0]), W0[2:], hyper)
         alone.advance(0, perms[:, 2:], 10)
     finally:
         numba.set_num_threads(threads)
@@ -167,9 +183,9 @@ def test_the_trainer_gives_the_same_trajectories_on_both_engines(tiny):
                                                       "weight_decay": 0.1}):
         runs = {e: tiny(optimizer=optimizer, train={"batch_size": 5, "engine": e},
                         probes={"noise_memorization_full": True})
-                for e in ("reference", "fast")}
-        (ref,), (fast,) = train([runs["reference"]]), train([runs["fast"]])
-        assert ref.timing["engine"] == "reference" and fast.timing["engine"] == "fast"
+                for e in ("torch", "fast")}
+        (ref,), (fast,) = train([runs["torch"]]), train([runs["fast"]])
+        assert ref.timing["engine"] == "torch" and fast.timing["engine"] == "fast"
         for k in ref.probes:
             np.testing.assert_allclose(fast.probes[k], ref.probes[k], rtol=1e-9, atol=1e-12,
                                        err_msg=k)
@@ -188,10 +204,10 @@ def test_csr_round_trip_and_which_data_count_as_sparse():
 
 
 def test_layouts_round_trip():
-    W = np.random.default_rng(0).normal(size=(3, 2, 4, 7))
-    Wt = to_fast_layout(W)
+    W = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 2, 4, 7)))
+    Wt = from_filters(W)
     assert Wt.shape == (3, 7, 8) and Wt[1, 5, 4 + 2] == W[1, 1, 2, 5]
-    assert np.array_equal(to_reference_layout(Wt, 4), W)
+    assert torch.equal(to_filters(Wt), W)
 
 
 def test_probes_of_runs_in_lockstep_equal_each_run_alone():
@@ -199,17 +215,16 @@ def test_probes_of_runs_in_lockstep_equal_each_run_alone():
     model = ModelConfig(q=3, m=4)
     datasets = _datasets()
     R = 8
-    W0 = 0.3 * torch.randn(R, 2, 4, 60, generator=torch.Generator().manual_seed(1),
-                           dtype=torch.float64)
+    W0 = _weights(R, 4, 60, seed=1)
     settings = [{**OPTIMIZERS["adam"].defaults, "lr": 1e-3 * (1 + r)} for r in range(R)]
     index = np.arange(R) % 2
-    together = FastEngine(_spec("adam", model, 5), datasets, index, W0,
+    together = fast_engine(_spec("adam", model, 5), datasets, index, W0,
                           per_run_hyperparameters("adam", settings, W0))
     perms = _perms(3, runs=R)
     together.advance(0, perms, 3)
     stats = [together.train_stats(), together.test_stats()]
     for r in range(R):
-        alone = FastEngine(_spec("adam", model, 5), datasets, index[r:r + 1], W0[r:r + 1],
+        alone = fast_engine(_spec("adam", model, 5), datasets, index[r:r + 1], W0[r:r + 1],
                            per_run_hyperparameters("adam", settings[r:r + 1], W0))
         alone.advance(0, perms[:, r:r + 1], 3)
         assert torch.equal(alone.weights()[0], together.weights()[r])
@@ -245,12 +260,11 @@ def test_large_batches_split_in_halves_match_the_reference(name, batch):
     cfg = PatchConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
     datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
     index = np.array([0, 1, 0])
-    W0 = 0.3 * torch.randn(3, 2, 4, 60, generator=torch.Generator().manual_seed(0),
-                           dtype=torch.float64)
+    W0 = _weights(3, 4, 60)
     full = [{**OPTIMIZERS[name].defaults, **s} for s in SETTINGS[name]]
     hyper = per_run_hyperparameters(name, full, W0)
     args = (_spec(name, ModelConfig(q=3, m=4), batch), datasets, index, W0, hyper)
-    ref, engine = ReferenceEngine(*args), FastEngine(*args)
+    ref, engine = reference_engine(*args), fast_engine(*args)
     assert batch >= kernels.SPLIT_MIN_BATCH
     rng = np.random.default_rng(0)
     perms = None if batch == 128 else np.stack(
@@ -265,7 +279,7 @@ def test_large_batches_split_in_halves_match_the_reference(name, batch):
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        alone = FastEngine(_spec(name, ModelConfig(q=3, m=4), batch), datasets, index[1:2],
+        alone = fast_engine(_spec(name, ModelConfig(q=3, m=4), batch), datasets, index[1:2],
                            W0[1:2], per_run_hyperparameters(name, full[1:2], W0))
         alone.advance(0, None if perms is None else perms[:, 1:2], 40)
     finally:
@@ -277,10 +291,10 @@ def test_large_batches_split_in_halves_match_the_reference(name, batch):
 def test_the_split_kernel_gives_the_per_run_kernels_numbers_bit_for_bit(full_batch):
     cfg = PatchConfig(d=60, n=128, s=8, sigma_p=0.35, n_test=50)
     datasets = [datamod.generate(cfg, seed) for seed in (0, 1)]
-    W0 = 0.3 * torch.randn(2, 2, 4, 60, generator=torch.Generator().manual_seed(0))
+    W0 = from_filters(0.3 * torch.randn(2, 2, 4, 60, generator=torch.Generator().manual_seed(0)))
     full = [{**OPTIMIZERS["adam"].defaults, **s} for s in SETTINGS["adam"][:2]]
     batch = 128 if full_batch else 64
-    engine = FastEngine(_spec("adam", ModelConfig(q=3, m=4), batch), datasets, np.array([0, 1]),
+    engine = fast_engine(_spec("adam", ModelConfig(q=3, m=4), batch), datasets, np.array([0, 1]),
                         W0, per_run_hyperparameters("adam", full, W0))
     rng = np.random.default_rng(0)
     perms = (np.zeros((15, 1, 1), np.int64) if full_batch else

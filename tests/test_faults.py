@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 import yaml
 
-from adamgen import aggregate, experiments, jobs, open_runs, runfile
+from adamgen import aggregate, jobs, open_runs, planner, runfile
 from adamgen import checkpoint as checkpoints
 from adamgen.config import parse_run_config
 from adamgen.data import images
@@ -55,7 +55,7 @@ def _killed_midway(monkeypatch, runs, saved, after_epochs):
     die as a killed job would (the checkpoint of the last interval stays)."""
     from adamgen.engines import choose
 
-    cls = choose(runs[0])[0].load()
+    cls = choose(runs[0])[0].program()
     advance = cls.advance
 
     def dies(self, epoch0, perms, epochs):
@@ -89,12 +89,12 @@ def test_every_run_may_not_set_what_tells_grid_points_apart(every_run, key):
     optimizer to sgd gave four runs named sgd, and the summary kept only the lr = 0.5 ones."""
     with pytest.raises(ConfigError, match=rf"'{key}'.*tells the grid points of experiment "
                                           "'arms' apart"):
-        experiments.plan(_arms(every_run))
+        planner.plan(_arms(every_run))
     config = _arms({"optimizer": {"lr": 0.01}, "train": {"device": "cpu"}})
     config["experiments"]["arms"]["grid"]["lr"] = [0.01, 0.02]
     with pytest.raises(ConfigError, match="'every_run.optimizer.lr'.*the grid axis 'lr'"):
-        experiments.plan(config)
-    assert experiments.plan(_arms({"train": {"device": "cpu"}}))  # how runs are carried out
+        planner.plan(config)
+    assert planner.plan(_arms({"train": {"device": "cpu"}}))  # how runs are carried out
 
 
 def test_a_summary_refuses_two_runs_in_one_cell_naming_both(tiny, tmp_path):
@@ -105,7 +105,7 @@ def test_a_summary_refuses_two_runs_in_one_cell_naming_both(tiny, tmp_path):
         path = str(tmp_path / f"lr{lr}.nc")
         runfile.save(result, path)
         entries.append({"path": path, "coords": {"optimizer": "sgd", "seed": 0},
-                        "hash": experiments.run_hash(run)})
+                        "hash": planner.run_hash(run)})
     manifest = {"name": "arms", "axes": {"optimizer": ["sgd"], "seed": [0]}, "runs": entries}
     with pytest.raises(DataFileError, match=rf"run files '{entries[0]['path']}' and "
                                             rf"'{entries[1]['path']}' fall into one cell "
@@ -167,7 +167,7 @@ def test_open_runs_refuses_a_foreign_netcdf_naming_it(tiny, tmp_path):
     data = tmp_path / "run0.nc"  # a run file where a data file is expected
     with pytest.raises(DataFileError, match=f"data file '{data}' is not an adamgen data file "
                                             r"\(its title is 'adamgen run:"):
-        __import__("adamgen.data", fromlist=["load"]).load(data)
+        __import__("adamgen.datafile", fromlist=["load"]).load(data)
 
 
 # --- (4) a full disk under a checkpoint is one line; training goes on ------------------------
@@ -295,8 +295,8 @@ def test_the_gpu_overlay_without_a_gpu_stops_before_any_job(tmp_path, run_workfl
     assert not (tmp_path / "results" / "data").exists()  # nothing ran
     dry = run_workflow(tmp_path, config, "--dry-run")
     assert dry.returncode == 0, dry.stderr[-2000:]
-    groups = len({experiments.lockstep_key(r.config)
-                  for r in experiments.plan(config)["tiny"].runs})
+    groups = len({planner.lockstep_key(r.config)
+                  for r in planner.plan(config)["tiny"].runs})
     planned = set(re.findall(r"^(train_\S+)\s+1$", dry.stdout, re.M))  # job-stats tables
     assert len(planned) == groups  # grouped, although runs_per_job is 1
 
@@ -369,10 +369,10 @@ def test_touching_a_script_replans_nothing(tiny_workflow, run_workflow, tmp_path
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-# --- the kill loop, on the checkpoints of the module and batched engines ----------------------
+# --- the kill loop, on the checkpoints of the module and torch engines ------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["module", "batched"])
+@pytest.mark.parametrize("engine", ["module", "torch"])
 def test_kill_9_during_checkpointed_training_resumes_to_the_same_numbers(engine, tmp_path,
                                                                          tiny_raw):
     """`adamgen train` with a checkpoint every epoch, killed with SIGKILL at random moments (in a
@@ -388,7 +388,7 @@ def test_kill_9_during_checkpointed_training_resumes_to_the_same_numbers(engine,
                "probes": {"per_decade": 0, "linear_points": 12, "store_weights": True}}
     else:
         raw = tiny_raw(optimizer={"name": "adam", "lr": 1e-3},
-                       train={"engine": "batched", "epochs": 400, "batch_size": 2,
+                       train={"engine": "torch", "epochs": 400, "batch_size": 2,
                               "checkpoint_every": 20},
                        probes={"store_weights": True})
     config = tmp_path / "run.yaml"

@@ -33,7 +33,7 @@ def test_the_cnns_analytic_diagonal_is_autograds(model, shared):
     R, N, P, d = 2, 7, 3, 5
     x = torch.randn((N, P, d) if shared else (R, N, P, d), generator=g, dtype=torch.float64)
     y = (torch.randint(0, 2, (N,) if shared else (R, N), generator=g) * 2 - 1).to(torch.int8)
-    W = 0.8 * torch.randn(R, 2, model.m, d, generator=g, dtype=torch.float64)
+    W = cnn.from_filters(0.8 * torch.randn(R, 2, model.m, d, generator=g, dtype=torch.float64))
 
     def loss(w, r):
         return cnn.mean_loss(w, x if shared else x[r:r + 1], y if shared else y[r:r + 1], model)
@@ -67,7 +67,7 @@ def test_hutchinson_converges_to_the_exact_diagonal_as_one_over_sqrt_probes():
     model = CNNConfig(q=3, m=3)
     x = torch.randn(1, 20, 2, 8, generator=g, dtype=torch.float64)
     y = (torch.randint(0, 2, (1, 20), generator=g) * 2 - 1).to(torch.int8)
-    W = 0.7 * torch.randn(1, 2, 3, 8, generator=g, dtype=torch.float64)
+    W = cnn.from_filters(0.7 * torch.randn(1, 2, 3, 8, generator=g, dtype=torch.float64))
     exact = cnn.hessian_diagonal(W, x, y, model)
 
     def error(probes, trials=8):
@@ -102,7 +102,7 @@ def test_the_hessian_probe_set_records_the_objectives_diagonal(tiny):
                    probes={"extra": ["hessian"], "store_weights": True})
         (result,) = train([run])
         ds = datamod.generate(run.data, run.seed)
-        W = torch.tensor(result.weights_final)[None]
+        W = cnn.from_filters(torch.tensor(result.weights_final)[None])
         H = cnn.hessian_diagonal(W, torch.tensor(ds.train.x)[None],
                                  torch.tensor(ds.train.y)[None], run.model) + 0.3 * coupled
         out = summaries(H, cnn.layer_values(H))
@@ -201,11 +201,12 @@ def test_padam_at_zero_power_is_ema_momentum_on_the_fast_engine(tiny):
     (result,) = train([run])
     ds = datamod.generate(run.data, run.seed)
     x, y = torch.tensor(ds.train.x)[None], torch.tensor(ds.train.y)[None]
-    W, m = torch.tensor(result.weights_initial)[None], 0
+    W, m = cnn.from_filters(torch.tensor(result.weights_initial)[None]), 0
     order = generator(run.seed, "batch_order")
     for _ in range(3):
         for idx in torch.from_numpy(order.permutation(run.data.n)).split(5):
             g = cnn.loss_and_grad(W, x[:, idx], y[:, idx], run.model)[1] + 0.01 * W
             m = 0.9 * m + 0.1 * g
             W = W - 0.5 * m
-    np.testing.assert_allclose(result.weights_final, W[0].numpy(), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(result.weights_final, cnn.to_filters(W)[0].numpy(), rtol=1e-10,
+                               atol=1e-13)

@@ -12,7 +12,8 @@ from conftest import CNN_ENGINES
 from torch import nn
 
 from adamgen import data as datamod
-from adamgen import experiments as ex
+from adamgen import datafile
+from adamgen import planner as ex
 from adamgen.config import parse_run_config
 from adamgen.data import images
 from adamgen.errors import ConfigError, DataFileError
@@ -71,8 +72,8 @@ def test_noisy_digits_hold_a_unit_digit_patch_and_sparse_noise_off_it(tmp_path):
     assert (ds.train.y == 1).sum() == 20
     assert np.array_equal(ds.train.xi[:, 0], ds.train.x[np.arange(40), 1 - ds.train.signal_patch])
     assert np.linalg.norm(ds.signal) == pytest.approx(1) and not ds.signal[64:].any()
-    datamod.save(ds, tmp_path / "d.nc")
-    back = datamod.load(tmp_path / "d.nc")
+    datafile.save(ds, tmp_path / "d.nc")
+    back = datafile.load(tmp_path / "d.nc")
     assert np.array_equal(back.train.x, ds.train.x) and np.array_equal(back.signal, ds.signal)
 
 
@@ -283,7 +284,7 @@ def test_resnet18_with_batch_norm_crops_and_normalisation_matches_a_plain_loop(c
 
 
 def test_crop_and_flip_is_a_window_of_the_padded_image():
-    from adamgen.engines.module import crop_and_flip
+    from adamgen.engines.module_program import crop_and_flip
 
     x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float64).reshape(2, 3, 32, 32)
     out = crop_and_flip(x, torch.tensor([0, 8]), torch.tensor([3, 4]), torch.tensor([False,
@@ -319,9 +320,9 @@ def test_bf16_autocast_trains_close_to_float32():
 
 
 def test_bf16_is_refused_where_no_engine_offers_it(tiny_raw):
-    with pytest.raises(ConfigError, match="no engine can train this run: not fast: it computes "
-                       "in full precision; not batched: it computes in full precision; "
-                       "not reference: it computes in full precision"):
+    with pytest.raises(ConfigError, match="no engine can train this run: not fast: it has no "
+                       "train.precision 'bf16' \\(read by: module\\); not torch: it has no "
+                       "train.precision 'bf16' \\(read by: module\\); not module: "):
         parse_run_config(tiny_raw(train={"precision": "bf16", "dtype": "float32"}))
 
 
@@ -380,7 +381,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_with_the_same_numbers(
 def engine_class(name):
     from adamgen.engines import ENGINES
 
-    return ENGINES[name].load()
+    return ENGINES[name].program()
 
 
 def test_a_checkpoint_of_other_runs_is_ignored(tiny, tmp_path, caplog):

@@ -4,13 +4,13 @@ import hashlib
 import os
 from pathlib import Path
 
-from adamgen import data, jobs
+from adamgen import data, datafile, jobs
 
 
 def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_path):
     a, b = tiny(seed=0), tiny(seed=0, optimizer={"name": "adam", "lr": 2e-3})
     data_path = tmp_path / "data.nc"
-    data.save(data.generate(a.data, 0), data_path)
+    datafile.save(data.generate(a.data, 0), data_path)
     outs = [str(tmp_path / "a.nc"), str(tmp_path / "b.nc")]
     runs = dict(zip(outs, (a, b), strict=True))
     data_paths = dict.fromkeys(outs, str(data_path))

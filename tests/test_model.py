@@ -5,7 +5,14 @@ import torch
 from adamgen import data as datamod
 from adamgen.models import CNNConfig as ModelConfig
 from adamgen.models.losses import example_errors, example_losses
-from adamgen.models.two_layer_cnn import activation, evaluate, logits, loss_and_grad
+from adamgen.models.two_layer_cnn import (
+    activation,
+    evaluate,
+    from_filters,
+    logits,
+    loss_and_grad,
+    to_filters,
+)
 
 
 def _batch(tiny, R=3, patches=2, seed=0):
@@ -18,7 +25,7 @@ def _batch(tiny, R=3, patches=2, seed=0):
     x = torch.tensor(np.stack(xs))
     y = torch.tensor(np.stack(ys))
     gen = torch.Generator().manual_seed(seed)
-    W = 0.4 * torch.randn(R, 2, 4, cfg.d, generator=gen, dtype=torch.float64)
+    W = from_filters(0.4 * torch.randn(R, 2, 4, cfg.d, generator=gen, dtype=torch.float64))
     return W, x, y
 
 
@@ -45,6 +52,24 @@ def test_analytic_gradient_equals_autograd(tiny, model, patches):
     _, grad = loss_and_grad(W, x, y, model)
     assert torch.allclose(grad, _autograd(W, x, y, model), rtol=1e-10, atol=1e-13)
     assert grad.abs().max() > 1e-6  # the comparison is not between zeros
+
+
+def test_the_logits_are_the_papers_sum_over_filters_and_patches(tiny):
+    """F_j(W, x) = c Σ_r Σ_p σ(⟨w_{j,r}, x_p⟩) [Zou eq. 3.1], written out filter by filter
+    and patch by patch: an independent check of the layout [R, d, 2m] and its products."""
+    W, x, y = _batch(tiny, patches=3)
+    model = ModelConfig(q=2.5, m=4, c=0.3)
+    filters = to_filters(W)  # w_{j,r}: [R, 2, m, d]
+    R, _, m, _ = filters.shape
+    expected = torch.zeros(R, x.shape[1], 2, dtype=torch.float64)
+    for r in range(R):
+        for j in range(2):
+            for k in range(m):
+                for p in range(x.shape[2]):
+                    z = x[r, :, p, :] @ filters[r, j, k]
+                    expected[r, :, j] += model.c * torch.relu(z) ** model.q
+    F, _ = logits(W, x, model)
+    assert torch.allclose(F, expected, rtol=1e-12, atol=0) and F.abs().max() > 1e-6
 
 
 def test_shared_inputs_equal_per_run_copies(tiny):

@@ -11,7 +11,7 @@ import torch
 
 from adamgen import data as datamod
 from adamgen.models import CNNConfig as ModelConfig
-from adamgen.models.two_layer_cnn import loss_and_grad
+from adamgen.models.two_layer_cnn import from_filters, loss_and_grad
 from adamgen.optim import OPTIMIZERS, build_optimizer, per_run_hyperparameters
 
 STEPS = 150
@@ -27,8 +27,8 @@ def problem():
     sets = [datamod.generate(cfg, seed) for seed in range(3)]
     x = torch.tensor(np.stack([s.train.x for s in sets]))
     y = torch.tensor(np.stack([s.train.y for s in sets]))
-    W0 = 0.3 * torch.randn(3, 2, 4, cfg.d, generator=torch.Generator().manual_seed(0),
-                           dtype=torch.float64)
+    W0 = from_filters(0.3 * torch.randn(3, 2, 4, cfg.d, dtype=torch.float64,
+                                        generator=torch.Generator().manual_seed(0)))
     rng = np.random.default_rng(0)
     batches = [torch.from_numpy(rng.permutation(cfg.n)[:5]) for _ in range(STEPS)]
     return W0, x, y, batches
@@ -289,7 +289,7 @@ def test_every_optimizer_is_checked_against_torch_optim_or_by_hand():
     assert set(TORCH_CASES) | BY_HAND == set(OPTIMIZERS)
 
 
-def test_an_optimizer_without_a_fast_kernel_trains_on_the_reference_engine(tiny, caplog):
+def test_an_optimizer_without_a_fast_kernel_trains_on_the_torch_engine(tiny, caplog):
     """`engine: auto` falls back, says why in the log; `engine: fast` is refused up front."""
     import logging
 
@@ -303,9 +303,8 @@ def test_an_optimizer_without_a_fast_kernel_trains_on_the_reference_engine(tiny,
             (result,) = train([run])
     finally:
         log.removeHandler(caplog.handler)
-    assert result.timing["engine"] == "reference"
-    assert "engine: reference (auto: not fast: it has no fused kernel for the optimizer " \
-           "'lion'; not batched: on the CPU auto takes the fast or the reference engine" \
+    assert result.timing["engine"] == "torch"
+    assert "engine: torch (auto: not fast: it has no fused kernel for the optimizer 'lion')" \
            in caplog.text
     with pytest.raises(ValueError, match="'train.engine' = 'fast': cannot train this run: it "
                                          "has no fused kernel for the optimizer 'lion'"):

@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 import yaml
 
-from adamgen import aggregate, claims, experiments, jobs, runfile, tables
+from adamgen import aggregate, claims, jobs, planner, runfile, tables
 from adamgen.claims.metrics import _first_above
 from adamgen.cli import main
 from adamgen.config import parse_run_config
@@ -76,7 +76,7 @@ def _summary_with(tmp_path, tiny, statuses: dict) -> xr.Dataset:
         path = str(tmp_path / f"seed{seed}.nc")
         runfile.save(result, path)
         entries.append({"path": path, "coords": {"optimizer": "gd", "seed": seed},
-                        "hash": experiments.run_hash(run)})
+                        "hash": planner.run_hash(run)})
     return aggregate.summarize({"name": "e", "axes": {"optimizer": ["gd"],
                                                       "seed": list(statuses)}, "runs": entries})
 
@@ -238,7 +238,7 @@ def test_an_infinite_weight_decay_in_a_grid_is_refused():
     config = copy.deepcopy(TINY)
     config["experiments"]["tiny"]["optimizers"]["adam"]["grid"]["weight_decay"] = [float("inf")]
     with pytest.raises(ValueError, match="'optimizer.weight_decay' = inf: must be a finite"):
-        experiments.plan(config)
+        planner.plan(config)
 
 
 @pytest.mark.parametrize("key, value", [("probes.linear_points", 10**9),
@@ -253,7 +253,7 @@ def test_an_experiment_and_a_convex_entry_may_not_share_a_name():
     config = copy.deepcopy(TINY)
     config["convex"] = {"tiny": config["convex"]["tiny_convex"]}
     with pytest.raises(ValueError, match="'convex.tiny': has the name of an experiment"):
-        experiments.plan_convex(config)
+        planner.plan_convex(config)
 
 
 @pytest.mark.slow

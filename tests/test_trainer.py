@@ -4,7 +4,7 @@ import torch
 from conftest import CNN_ENGINES
 
 from adamgen import data as datamod
-from adamgen.models.two_layer_cnn import loss_and_grad
+from adamgen.models.two_layer_cnn import from_filters, loss_and_grad, to_filters
 from adamgen.seeding import generator
 from adamgen.trainer import train
 
@@ -66,13 +66,14 @@ def test_an_epoch_is_a_fresh_permutation_cut_into_batches(tiny):
     (result,) = train([run])
     ds = datamod.generate(run.data, run.seed)
     x, y = torch.tensor(ds.train.x)[None], torch.tensor(ds.train.y)[None]
-    W = torch.tensor(result.weights_initial)[None]
+    W = from_filters(torch.tensor(result.weights_initial)[None])  # the network's layout
     order = generator(run.seed, "batch_order")
     for _ in range(2):
         for idx in torch.from_numpy(order.permutation(run.data.n)).split(5):
             g = loss_and_grad(W, x[:, idx], y[:, idx], run.model)[1] + 0.01 * W
             W = W - 0.5 * g
-    np.testing.assert_allclose(result.weights_final, W[0].numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.weights_final, to_filters(W)[0].numpy(), rtol=1e-12,
+                               atol=1e-15)
     assert not np.allclose(result.weights_final, result.weights_initial)
 
 
@@ -92,7 +93,7 @@ def test_probes_match_a_direct_computation_from_the_weights(tiny):
         np.testing.assert_allclose(last["noise_memorization_min"][j], own.min(), rtol=1e-12)
         np.testing.assert_allclose(last["noise_memorization_max"][j], own.max(), rtol=1e-12)
     # AdamW's objective has no L2 term: the probed gradient is the data gradient alone
-    _, g = loss_and_grad(torch.tensor(W)[None], torch.tensor(ds.train.x)[None],
+    _, g = loss_and_grad(from_filters(torch.tensor(W)[None]), torch.tensor(ds.train.x)[None],
                          torch.tensor(ds.train.y)[None], run.model)
     np.testing.assert_allclose(last["grad_norm_l1"], g.abs().sum().item(), rtol=1e-10)
     np.testing.assert_allclose(last["weight_norm"], np.linalg.norm(W), rtol=1e-12)
@@ -107,7 +108,7 @@ def test_coupled_weight_decay_enters_the_probed_gradient(tiny):
                probes={"store_weights": True})
     (result,) = train([run])
     ds = datamod.generate(run.data, run.seed)
-    W = torch.tensor(result.weights_final)[None]
+    W = from_filters(torch.tensor(result.weights_final)[None])
     _, g = loss_and_grad(W, torch.tensor(ds.train.x)[None], torch.tensor(ds.train.y)[None],
                          run.model)
     expected = (g + 0.5 * W).pow(2).sum().sqrt().item()

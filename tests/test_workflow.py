@@ -10,8 +10,8 @@ import conftest
 import pytest
 import xarray as xr
 
-from adamgen import experiments as ex
 from adamgen import figures
+from adamgen import planner as ex
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = conftest.TINY_WORKFLOW

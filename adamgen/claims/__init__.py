@@ -52,9 +52,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..config import load_yaml
+from ..config import dim_name, load_yaml
 from ..errors import ConfigError
-from ..experiments import dim_name
 from .metrics import METRICS, describe_metrics_markdown
 from .ranges import FORMS, Interval, Range, combine, parse_expect, witness
 from .report import VERDICTS, measured, to_csv, to_html, to_markdown, write

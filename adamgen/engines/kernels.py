@@ -23,7 +23,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# optimizer families (see adamgen.optim.alias: NamedOptimizer.fused)
+# optimizer families (each optimizer's: adamgen.engines.fast.FUSED)
 SGD, ADAM, SIGN, ADAGRAD, RMSPROP = range(5)
 FAMILIES = {"sgd": SGD, "adam": ADAM, "sign": SIGN, "adagrad": ADAGRAD, "rmsprop": RMSPROP}
 # flags

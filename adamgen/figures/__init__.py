@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..config import dim_name
 from ..probes import active
 
 
@@ -84,8 +85,6 @@ def _across_phase(experiment) -> list[dict]:
 
 def swept(experiment) -> list[str]:
     """Numeric axes with more than one value (seed and optimizer aside), by dimension name."""
-    from ..experiments import dim_name
-
     out = []
     for axis, values in experiment.axes.items():
         numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]

@@ -20,7 +20,7 @@ import xarray as xr
 
 from .._io import atomic_path
 from ..aggregate import grid_dims
-from ..analysis import boundary_fit
+from ..analysis import boundary_fit, flip_epoch
 from ..probes import PROBE_SETS
 
 if TYPE_CHECKING:
@@ -518,8 +518,6 @@ def rmed(summary: xr.Dataset) -> plt.Figure:
     """R_med per layer against epoch, one line per optimizer (mean over seeds, range as a
     band); a triangle marks where an optimizer's feature learning flips (median over the seeds
     that flip) [Jiang et al.; Zou et al. Lemma 5.3]."""
-    from ..analysis import flip_epoch
-
     layers = summary["layer"].values.tolist()
     rest = [d for d in grid_dims(summary) if d not in ("optimizer", "seed")]
     combos = list(itertools.product(*(summary[d].values.tolist() for d in rest)))
@@ -560,8 +558,6 @@ def rmed(summary: xr.Dataset) -> plt.Figure:
 def rmed_at_flip(summary: xr.Dataset) -> plt.Figure:
     """R_med of the first layer where feature learning flips, against the final test error,
     one point per run (hollow: runs that never flip, at their last epoch)."""
-    from ..analysis import flip_epoch
-
     fig, (ax,) = _panels(1)
     epoch = summary["epoch"].values
     layer = summary["layer"].values.tolist()[0]

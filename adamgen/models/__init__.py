@@ -71,7 +71,7 @@ class ImageNetwork:
     PER_RUN = ()
 
     def _info(self, data) -> tuple:
-        from .image_nets import shape_info
+        from .image_nets import shape_info  # lazy: reading a config never imports torch
 
         return shape_info(self, data)
 
@@ -126,8 +126,10 @@ class ResNet18Config(ImageNetwork):
 class Network:
     """One row of the network registry.
 
-    implementation  module defining init_weights, loss_and_grad, evaluate, layer_values
-                    (torch); a torch-module network's module defines build and FlatModule
+    implementation  module defining init_weights, loss_and_grad, evaluate, layer_values and
+                    stored_weights (torch; its layout is the engines'); a torch-module
+                    network's module defines init_weights, build, FlatModule, layer_values and
+                    stored_weights
     data            data models whose inputs it reads
     layers          names of its parameter groups (the CNN's class j = +1 and j = −1), for
                     per-layer statistics such as R_med; a torch-module network's depend on

@@ -21,6 +21,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor, nn
 
+from ..data import DATA_MODELS
 from ..seeding import generator
 
 
@@ -112,8 +113,6 @@ class ResNet18(nn.Module):
 def build(model, data) -> nn.Module:
     """The network of a model config for a data config's images, with torch's default
     initialisation from the global generator (see `init_weights` for a seeded one)."""
-    from ..data import DATA_MODELS
-
     channels, size, _ = data.image_shape()
     classes = DATA_MODELS[data.kind].classes
     if model.name == "small_cnn":
@@ -161,6 +160,11 @@ def init_weights(run) -> Tensor:
 
 
 @lru_cache(maxsize=32)
+def stored_weights(W: Tensor) -> Tensor:
+    """W as run files hold it: one flat row per run."""
+    return W
+
+
 def parameter_shapes(model, data) -> tuple[tuple[str, ...], tuple[torch.Size, ...]]:
     """The names and shapes of the network's parameters, in the order of its flat vector
     (read off the network built on the meta device)."""

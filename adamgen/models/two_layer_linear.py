@@ -30,6 +30,11 @@ def init_weights(run) -> Tensor:
     return torch.from_numpy(W)
 
 
+def stored_weights(W: Tensor) -> Tensor:
+    """W as run files hold it: as it is ([d + 1, d] per run)."""
+    return W
+
+
 def _inputs(x: Tensor) -> Tensor:
     return x[..., 0, :]  # one patch: [R, N, d] or [N, d]
 

@@ -1,10 +1,11 @@
 """The named optimizers [docs/science.md §3], each a short composition of transforms.
 
-`OPTIMIZERS` is the single table of what exists: each entry declares its hyperparameters with
-their defaults, whether its weight decay is coupled (L2 in the objective) or decoupled, how it
-is built, and (optionally) the fast engine's fused kernel for it. Config validation, the
-command line, the workflow schema and the docs all read this table. Reading it imports no
-torch: `build` receives the transforms module (`adamgen.optim.transforms`) when a run trains.
+`OPTIMIZERS` is the single table of what exists: each row declares its hyperparameters with
+their defaults, its preconditioner and whether its weight decay is coupled (L2 in the
+objective) or decoupled. Config validation, the command line, the workflow schema and the
+docs all read this table. Reading it imports no torch: `build` receives the transforms module
+(`adamgen.optim.transforms`) when a run trains. What the engines make of an optimizer (the
+fast engine's fused kernels) is theirs to declare (adamgen.engines).
 """
 
 from __future__ import annotations
@@ -53,39 +54,43 @@ HYPERS: dict[str, Hyper] = {
     "alpha": Hyper("float", "RMSprop's smoothing constant a", unit_interval),
 }
 
-Build = Callable[[dict[str, Any], ModuleType], "Transform"]
+Inner = Callable[[dict[str, Any], ModuleType], list]  # (hyper, transforms) → preconditioner
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NamedOptimizer:
-    """One row: `fused` is the fast engine's update family and variant (adamgen.engines.
-    kernels), or None where no fused kernel exists (the reference engine then runs it)."""
+    """One row of the optimizer registry.
+
+    preconditioner  (hyperparameters, transforms module) → the transforms between the
+                    gradient and the step (none for gradient descent)
+    decay           'coupled': g ← g + λW before the preconditioner (L2 in the objective);
+                    'decoupled': W ← (1 − ηλ) W − η u after it
+    """
 
     doc: str
     defaults: dict[str, Any]  # exactly the optimizer's hyperparameters
-    build: Build
-    coupled: bool  # weight decay enters the gradient (L2 in the objective)
-    fused: tuple[str, frozenset[str]] | None
+    preconditioner: Inner
+    decay: str = "coupled"
     full_batch: bool = False  # gd: B must equal n
     reference: str = ""
     # bumped when the update's math changes, so that run files computed by the old update are
     # not taken for the new one's (it enters the run's hash; 0 leaves the hash as it was)
     revision: int = 0
 
+    @property
+    def coupled(self) -> bool:
+        """Whether the weight decay enters the gradient (L2 in the objective)."""
+        return self.decay == "coupled"
 
-def _coupled(inner: Callable[[dict, ModuleType], list]) -> Build:
-    """g ← g + λW, then the preconditioner, then the step."""
-    return lambda h, T: T.chain(T.add_decayed_weights(h["weight_decay"]), *inner(h, T),
-                                T.scale_by_lr(h["lr"]))
+    def build(self, h: dict[str, Any], T: ModuleType) -> Transform:
+        """The update: the preconditioner between the decay's two places, then the step."""
+        decay = T.add_decayed_weights(h["weight_decay"])
+        inner = self.preconditioner(h, T)
+        parts = [decay, *inner] if self.coupled else [*inner, decay]
+        return T.chain(*parts, T.scale_by_lr(h["lr"]))
 
 
-def _decoupled(inner: Callable[[dict, ModuleType], list]) -> Build:
-    """The preconditioner on the data gradient, then W ← (1 − ηλ) W − η u."""
-    return lambda h, T: T.chain(*inner(h, T), T.add_decayed_weights(h["weight_decay"]),
-                                T.scale_by_lr(h["lr"]))
-
-
-def _adam(amsgrad: bool = False) -> Callable[[dict, ModuleType], list]:
+def _adam(amsgrad: bool = False) -> Inner:
     def inner(h: dict, T: ModuleType) -> list:
         b1, b2 = h["betas"]
         return [T.scale_by_adam(b1, b2, h["eps"], amsgrad=amsgrad,
@@ -99,56 +104,55 @@ def _padam(h: dict, T: ModuleType) -> list:
     return [T.scale_by_padam(b1, b2, h["eps"], h["p"], bias_correction=h["bias_correction"])]
 
 
+def _none(h: dict, T: ModuleType) -> list:
+    return []
+
+
 _ADAM_DEFAULTS = {"lr": REQUIRED, "weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8,
                   "bias_correction": True}
 _PLAIN = {"lr": REQUIRED, "weight_decay": 0.0}
-
-
-def _named(doc, defaults, build, coupled, family=None, *variant, full_batch=False,
-           reference="", revision=0):
-    fused = None if family is None else (family, frozenset(variant))
-    return NamedOptimizer(doc, defaults, build, coupled, fused, full_batch, reference, revision)
-
+_Row = NamedOptimizer
 
 OPTIMIZERS: dict[str, NamedOptimizer] = {
-    "gd": _named("full-batch gradient descent: W ← W − η g", _PLAIN,
-                 _coupled(lambda h, T: []), True, "sgd", full_batch=True),
-    "sgd": _named("mini-batch SGD: W ← W − η g", _PLAIN,
-                  _coupled(lambda h, T: []), True, "sgd"),
-    "sgd_momentum": _named("SGD with momentum: b ← μ b + g; W ← W − η b",
-                           {**_PLAIN, "momentum": 0.9},
-                           _coupled(lambda h, T: [T.trace(h["momentum"])]), True, "sgd",
-                           "momentum"),
-    "adam": _named("Adam with coupled L2 weight decay", _ADAM_DEFAULTS,
-                   _coupled(_adam()), True, "adam", reference="Kingma & Ba (2015)"),
-    "adamw": _named("Adam with decoupled weight decay", _ADAM_DEFAULTS,
-                    _decoupled(_adam()), False, "adam", reference="Loshchilov & Hutter (2019)"),
-    "amsgrad": _named("Adam with v̂ ← max(v̂, v)", _ADAM_DEFAULTS,
-                      _coupled(_adam(amsgrad=True)), True, "adam", "amsgrad",
-                      reference="Reddi, Kale & Kumar (2018)"),
-    "padam": _named("partially adaptive AMSGrad, as its authors' code: "
-                    "W ← W − η √(1 − β2^t)/(1 − β1^t) · m / (√v_max + ε)^(2p)",
-                    {**_ADAM_DEFAULTS, "p": 0.125}, _coupled(_padam), True, "adam", "padam",
-                    reference="Chen, Zhou, Tang, Yang, Cao & Gu (IJCAI 2020); uclaml/Padam",
-                    revision=1),
-    "signsgd": _named("sign descent: W ← W − η sign(g)", _PLAIN,
-                      _coupled(lambda h, T: [T.scale_by_sign()]), True, "sign"),
-    "signsgdw": _named("sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)", _PLAIN,
-                       _decoupled(lambda h, T: [T.scale_by_sign()]), False, "sign"),
-    "adagrad": _named("Adagrad: G ← G + g²; W ← W − η g / (√G + ε)", {**_PLAIN, "eps": 1e-10},
-                      _coupled(lambda h, T: [T.scale_by_rss(h["eps"])]), True, "adagrad"),
-    "rmsprop": _named("RMSprop: v ← a v + (1 − a) g²; b ← μ b + g / (√v + ε); W ← W − η b "
-                      "(torch.optim's momentum; μ = 0: W ← W − η g / (√v + ε))",
-                      {**_PLAIN, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0},
-                      _coupled(lambda h, T: [T.scale_by_rms(h["alpha"], h["eps"]),
-                                             T.trace(h["momentum"])]), True, "rmsprop"),
-    # no fused kernel: `engine: auto` trains it on the reference engine
-    "lion": _named("Lion: u = sign(β1 m + (1 − β1) g); m ← β2 m + (1 − β2) g; "
-                   "W ← (1 − ηλ) W − η u", {"lr": REQUIRED, "weight_decay": 0.0,
-                                            "betas": (0.9, 0.99)},
-                   _decoupled(lambda h, T: [T.scale_by_lion(*h["betas"])]), False,
-                   reference="Chen et al., Symbolic Discovery of Optimization Algorithms "
-                             "(NeurIPS 2023)"),
+    "gd": _Row(doc="full-batch gradient descent: W ← W − η g", defaults=_PLAIN,
+               preconditioner=_none, full_batch=True),
+    "sgd": _Row(doc="mini-batch SGD: W ← W − η g", defaults=_PLAIN, preconditioner=_none),
+    "sgd_momentum": _Row(doc="SGD with momentum: b ← μ b + g; W ← W − η b",
+                         defaults={**_PLAIN, "momentum": 0.9},
+                         preconditioner=lambda h, T: [T.trace(h["momentum"])]),
+    "adam": _Row(doc="Adam with coupled L2 weight decay", defaults=_ADAM_DEFAULTS,
+                 preconditioner=_adam(), reference="Kingma & Ba (2015)"),
+    "adamw": _Row(doc="Adam with decoupled weight decay", defaults=_ADAM_DEFAULTS,
+                  preconditioner=_adam(), decay="decoupled",
+                  reference="Loshchilov & Hutter (2019)"),
+    "amsgrad": _Row(doc="Adam with v̂ ← max(v̂, v)", defaults=_ADAM_DEFAULTS,
+                    preconditioner=_adam(amsgrad=True),
+                    reference="Reddi, Kale & Kumar (2018)"),
+    "padam": _Row(doc="partially adaptive AMSGrad, as its authors' code: "
+                      "W ← W − η √(1 − β2^t)/(1 − β1^t) · m / (√v_max + ε)^(2p)",
+                  defaults={**_ADAM_DEFAULTS, "p": 0.125}, preconditioner=_padam,
+                  reference="Chen, Zhou, Tang, Yang, Cao & Gu (IJCAI 2020); uclaml/Padam",
+                  revision=1),
+    "signsgd": _Row(doc="sign descent: W ← W − η sign(g)", defaults=_PLAIN,
+                    preconditioner=lambda h, T: [T.scale_by_sign()]),
+    "signsgdw": _Row(doc="sign descent, decoupled decay: W ← (1 − ηλ) W − η sign(g)",
+                     defaults=_PLAIN, preconditioner=lambda h, T: [T.scale_by_sign()],
+                     decay="decoupled"),
+    "adagrad": _Row(doc="Adagrad: G ← G + g²; W ← W − η g / (√G + ε)",
+                    defaults={**_PLAIN, "eps": 1e-10},
+                    preconditioner=lambda h, T: [T.scale_by_rss(h["eps"])]),
+    "rmsprop": _Row(doc="RMSprop: v ← a v + (1 − a) g²; b ← μ b + g / (√v + ε); W ← W − η b "
+                        "(torch.optim's momentum; μ = 0: W ← W − η g / (√v + ε))",
+                    defaults={**_PLAIN, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0},
+                    preconditioner=lambda h, T: [T.scale_by_rms(h["alpha"], h["eps"]),
+                                                 T.trace(h["momentum"])]),
+    "lion": _Row(doc="Lion: u = sign(β1 m + (1 − β1) g); m ← β2 m + (1 − β2) g; "
+                     "W ← (1 − ηλ) W − η u",
+                 defaults={"lr": REQUIRED, "weight_decay": 0.0, "betas": (0.9, 0.99)},
+                 preconditioner=lambda h, T: [T.scale_by_lion(*h["betas"])],
+                 decay="decoupled",
+                 reference="Chen et al., Symbolic Discovery of Optimization Algorithms "
+                           "(NeurIPS 2023)"),
 }
 
 
@@ -157,7 +161,7 @@ def build_optimizer(name: str, hyper: dict[str, Any]) -> Transform:
 
     `betas` is a pair of [R] tensors.
     """
-    from . import transforms
+    from . import transforms  # lazy: torch loads when a run trains
 
     spec = OPTIMIZERS[name]
     missing = set(spec.defaults) - set(hyper)

@@ -18,10 +18,12 @@ add a probe set: a module with `prepare(run, datasets, data_index, W0)` and
 """
 
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..data import DATA_MODELS
+from ..models import NETWORKS
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,6 @@ def _cnn_with_signal(run) -> str | None:
 
 
 def _hessian(run) -> str | None:
-    from ..models import NETWORKS
-
     impl = NETWORKS[run.model.name]
     if run.probes.hessian_probes == 0 and not impl.exact_hessian:
         return (f"'{run.model.name}' has no exact Hessian diagonal; set probes.hessian_probes "
@@ -202,6 +202,20 @@ def active(run) -> list[ProbeSet]:
     return [PROBE_SETS[n] for n in names]
 
 
+def probe_size(run, dim: str) -> int:
+    """The length of a probe dimension for a run."""
+    sizes = {"j": 2, "r": getattr(run.model, "m", 0), "i": run.data.n, "quantile": len(QUANTILES)}
+    if dim == "layer":
+        return len(NETWORKS[run.model.name].layer_names(run))
+    return sizes[dim]
+
+
+def values_per_probe(run) -> int:
+    """How many numbers one probe epoch of a run records."""
+    return sum(math.prod(probe_size(run, d) for d in var.dims)
+               for var in variables(run).values())
+
+
 def variables(run) -> dict[str, Variable]:
     """Every variable a run's file holds."""
     out = {}
@@ -215,4 +229,4 @@ def variables(run) -> dict[str, Variable]:
 ALL_VARIABLES: dict[str, Variable] = {
     name: var for probe_set in PROBE_SETS.values() for name, var in probe_set.variables.items()}
 __all__ = ["ALL_VARIABLES", "OPT_IN", "PROBE_SETS", "ProbeSet", "Series", "Variable", "active",
-           "variables"]
+           "probe_size", "values_per_probe", "variables"]

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..models.losses import J_SIGN, class_index
+from ..models.two_layer_cnn import to_filters
 
 
 @dataclass
@@ -55,6 +56,7 @@ def class_summaries(own: Tensor, y: Tensor, label_sign: int = 1) -> tuple[Tensor
 
 
 def record(state: State, W: Tensor, stats) -> dict:
+    W = to_filters(W)  # w_{j,r}: [R, 2, m, d]
     R, _, m, _ = W.shape
     sign = W.new_tensor(J_SIGN)[None, :, None]
     out = {"feature_learning": torch.einsum("rjmd,rd->rjm", W, state.signal) * sign}

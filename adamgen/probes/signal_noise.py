@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..models.losses import J_SIGN
+from ..models.two_layer_cnn import to_filters
 from .feature_noise import class_summaries, per_run_data
 
 
@@ -50,7 +51,7 @@ def prepare(run, datasets, data_index, W0) -> State:
     per_data = [_projector(torch.as_tensor(ds.signal), torch.as_tensor(ds.train.xi))
                 for ds in datasets]
     return State(
-        W0=W0.clone(),
+        W0=to_filters(W0).clone(),
         y=per_run_data(datasets, data_index, lambda d: d.train.y, W0, torch.int8),
         basis=torch.stack([per_data[u][0] for u in data_index]).to(W0.device),
         coefficients=torch.stack([per_data[u][1] for u in data_index]).to(W0.device),
@@ -58,7 +59,7 @@ def prepare(run, datasets, data_index, W0) -> State:
 
 
 def record(state: State, W: Tensor, stats) -> dict:
-    delta = (W - state.W0).double()  # [R, 2, m, d]
+    delta = (to_filters(W) - state.W0).double()  # [R, 2, m, d]
     c = torch.einsum("rkd,rjmd->rjmk", state.coefficients, delta)  # [R, 2, m, 1 + n]
     sign = c.new_tensor(J_SIGN)[None, :, None]
     rho = c[..., 1:]  # [R, 2, m, n]

@@ -24,7 +24,7 @@ import conftest
 import pytest
 import xarray as xr
 
-from adamgen import experiments as ex
+from adamgen import planner as ex
 
 pytestmark = pytest.mark.slow  # a real Slurm cluster, minutes
 SCRIPT = Path(__file__).with_name("slurm.sh")

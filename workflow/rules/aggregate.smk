@@ -5,11 +5,11 @@ rule aggregate:
     input:
         experiment_runs,
     output:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
+        f"{planner.RESULTS}/{{experiment}}/summary.nc",
     log:
-        f"{ex.RESULTS}/logs/{{experiment}}/aggregate.log",
+        f"{planner.RESULTS}/logs/{{experiment}}/aggregate.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/aggregate.tsv"
+        f"{planner.RESULTS}/benchmarks/{{experiment}}/aggregate.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -3,13 +3,13 @@
 
 rule convex:
     input:
-        data=lambda w: ex.data_path(CONVEX[w.convex].data_runs[int(w.seed)]),
+        data=lambda w: planner.data_path(CONVEX[w.convex].data_runs[int(w.seed)]),
     output:
-        update(f"{ex.RESULTS}/{{convex}}/convex/seed{{seed}}.nc"),
+        update(f"{planner.RESULTS}/{{convex}}/convex/seed{{seed}}.nc"),
     log:
-        f"{ex.RESULTS}/logs/{{convex}}/convex-seed{{seed}}.log",
+        f"{planner.RESULTS}/logs/{{convex}}/convex-seed{{seed}}.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/{{convex}}/convex-seed{{seed}}.tsv"
+        f"{planner.RESULTS}/benchmarks/{{convex}}/convex-seed{{seed}}.tsv"
     conda:
         "../../environment.yml"
     params:
@@ -22,11 +22,11 @@ rule convex_summary:
     input:
         lambda w: [CONVEX[w.convex].fit_path(s) for s in CONVEX[w.convex].seeds],
     output:
-        f"{ex.RESULTS}/{{convex}}/summary.nc",
+        f"{planner.RESULTS}/{{convex}}/summary.nc",
     log:
-        f"{ex.RESULTS}/logs/{{convex}}/summary.log",
+        f"{planner.RESULTS}/logs/{{convex}}/summary.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/{{convex}}/summary.tsv"
+        f"{planner.RESULTS}/benchmarks/{{convex}}/summary.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -39,19 +39,19 @@ rule convex_summary:
 
 rule plot_convex:
     input:
-        f"{ex.RESULTS}/{{convex}}/summary.nc",
+        f"{planner.RESULTS}/{{convex}}/summary.nc",
     output:
         png=report(
-            f"{ex.RESULTS}/{{convex}}/figures/convex.png",
+            f"{planner.RESULTS}/{{convex}}/figures/convex.png",
             caption="../report/convex.rst",
             category="{convex}",
             subcategory="convex counterpart",
         ),
-        pdf=f"{ex.RESULTS}/{{convex}}/figures/convex.pdf",
+        pdf=f"{planner.RESULTS}/{{convex}}/figures/convex.pdf",
     log:
-        f"{ex.RESULTS}/logs/{{convex}}/convex-figure.log",
+        f"{planner.RESULTS}/logs/{{convex}}/convex-figure.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/{{convex}}/convex-figure.tsv"
+        f"{planner.RESULTS}/benchmarks/{{convex}}/convex-figure.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -64,18 +64,18 @@ rule claims:
         claims=CLAIMS,
         summaries=summaries,
     output:
-        md=f"{ex.RESULTS}/claims.md",
-        csv=f"{ex.RESULTS}/claims.csv",
+        md=f"{planner.RESULTS}/claims.md",
+        csv=f"{planner.RESULTS}/claims.csv",
         html=report(
-            f"{ex.RESULTS}/claims.html",
+            f"{planner.RESULTS}/claims.html",
             caption="../report/claims.rst",
             category="0 · claims",
             labels={"table": "claims of the papers, checked"},
         ),
     log:
-        f"{ex.RESULTS}/logs/claims.log",
+        f"{planner.RESULTS}/logs/claims.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/claims.tsv"
+        f"{planner.RESULTS}/benchmarks/claims.tsv"
     localrule: True
     conda:
         "../../environment.yml"

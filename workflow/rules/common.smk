@@ -1,12 +1,17 @@
 # Configuration: validated against the schema, then every run of every experiment is expanded
 # and validated by adamgen before any job is planned. Named input functions live here.
 import os
+import sys
+
+sys.path.insert(
+    0, workflow.basedir
+)  # adamgen from this checkout, as the rule scripts take it
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from adamgen import experiments as ex
+from adamgen import planner
 from adamgen import figures
 from adamgen.errors import AdamgenError, ConfigError
 from adamgen.locks import clear_stale_lock, record_owner
@@ -18,12 +23,12 @@ if workflow.is_main_process:
 
 try:
     for path in workflow.configfiles:
-        ex.check_config_file(path)
+        planner.check_config_file(path)
     validate(config, "../schemas/config.schema.yaml")
-    EXPERIMENTS, UNAVAILABLE = ex.available(ex.plan(config))
-    CONVEX = ex.plan_convex(config)
+    EXPERIMENTS, UNAVAILABLE = planner.available(planner.plan(config))
+    CONVEX = planner.plan_convex(config)
 except WorkflowError as err:
-    raise WorkflowError(ex.explain_schema_error(err)) from None
+    raise WorkflowError(planner.explain_schema_error(err)) from None
 except ConfigError as err:  # a config key
     raise WorkflowError(f"invalid config: {err}") from None
 except AdamgenError as err:  # a config file or an input file that cannot be read
@@ -41,9 +46,9 @@ if not os.path.isabs(CLAIMS) and not os.path.exists(CLAIMS):
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 # one job per run (rules `train`, `dataset`), or jobs of lockstep groups (`train_<group>`,
 # `data_<k>`): with runs_per_job > 1, and always where runs go to a GPU in groups
-GROUPED = config["runs_per_job"] > 1 or ex.any_batched_on_gpu(EXPERIMENTS)
+GROUPED = config["runs_per_job"] > 1 or planner.any_device_groups(EXPERIMENTS)
 LOCKSTEP = (
-    ex.lockstep_groups(
+    planner.lockstep_groups(
         EXPERIMENTS,
         config["runs_per_job"],
         config["gpu_runs_per_job"],
@@ -56,9 +61,9 @@ DATASETS = {
     run.data_path: run.config for run in RUNS.values() if run.data_path
 }  # one run stands for its data set (images read by the training job have none)
 DATASETS |= {
-    ex.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
+    planner.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
-DATA_GROUPS = ex.data_groups(DATASETS, config["runs_per_job"]) if GROUPED else []
+DATA_GROUPS = planner.data_groups(DATASETS, config["runs_per_job"]) if GROUPED else []
 
 
 wildcard_constraints:
@@ -72,7 +77,7 @@ wildcard_constraints:
 def check_devices():
     """Stop before any job when training jobs ask for CUDA, the jobs run on this machine
     (Snakemake's local executor) and torch sees no GPU here."""
-    wanted = ex.asks_for_cuda(EXPERIMENTS)
+    wanted = planner.asks_for_cuda(EXPERIMENTS)
     plugin = workflow.executor_plugin
     if not wanted or plugin is None or plugin.name != "local":
         return
@@ -87,7 +92,7 @@ def check_devices():
 
 
 def _run(wildcards):
-    return RUNS[f"{ex.RESULTS}/runs/{wildcards.run}.nc"]
+    return RUNS[f"{planner.RESULTS}/runs/{wildcards.run}.nc"]
 
 
 def run_data(wildcards):
@@ -95,11 +100,11 @@ def run_data(wildcards):
 
 
 def run_sources(wildcards):
-    return ex.sources([_run(wildcards).config])
+    return planner.sources([_run(wildcards).config])
 
 
 def run_mem_mb(wildcards):
-    return ex.memory_mb(_run(wildcards).config)
+    return planner.memory_mb(_run(wildcards).config)
 
 
 def run_gpus(wildcards):
@@ -108,7 +113,7 @@ def run_gpus(wildcards):
 
 def dataset_config(wildcards):
     """Only what the data set depends on: its data settings and seed."""
-    run = DATASETS[f"{ex.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"]
+    run = DATASETS[f"{planner.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"]
     return [{"seed": run.seed, "data": run.to_dict()["data"]}]
 
 
@@ -121,7 +126,7 @@ def experiment_manifest(wildcards):
 
 
 def experiment_outputs(name):
-    base = f"{ex.RESULTS}/{name}"
+    base = f"{planner.RESULTS}/{name}"
     out = [f"{base}/summary.nc"]
     out += [f"{base}/tables/final.{suffix}" for suffix in ("csv", "md", "tex")]
     for figure in figures.names(EXPERIMENTS[name]):
@@ -140,7 +145,7 @@ def figure_wildcards(kind):
 
 
 def convex_outputs(name):
-    base = f"{ex.RESULTS}/{name}"
+    base = f"{planner.RESULTS}/{name}"
     return [
         f"{base}/summary.nc",
         f"{base}/figures/convex.png",
@@ -156,7 +161,7 @@ def summaries(wildcards=None):
 
 
 def claims_outputs():
-    return [f"{ex.RESULTS}/claims.{suffix}" for suffix in ("md", "csv", "html")]
+    return [f"{planner.RESULTS}/claims.{suffix}" for suffix in ("md", "csv", "html")]
 
 
 def final_outputs():

@@ -8,11 +8,11 @@ if not GROUPED:
 
     rule dataset:
         output:
-            f"{ex.RESULTS}/data/{{spec}}/seed{{seed}}.nc",
+            f"{planner.RESULTS}/data/{{spec}}/seed{{seed}}.nc",
         log:
-            f"{ex.RESULTS}/logs/data/{{spec}}/seed{{seed}}.log",
+            f"{planner.RESULTS}/logs/data/{{spec}}/seed{{seed}}.log",
         benchmark:
-            f"{ex.RESULTS}/benchmarks/data/{{spec}}/seed{{seed}}.tsv"
+            f"{planner.RESULTS}/benchmarks/data/{{spec}}/seed{{seed}}.tsv"
         conda:
             "../../environment.yml"
         params:
@@ -29,9 +29,9 @@ else:
             output:
                 [update(path) for path in group.paths],
             log:
-                f"{ex.RESULTS}/logs/data/group{group.name}.log",
+                f"{planner.RESULTS}/logs/data/group{group.name}.log",
             benchmark:
-                f"{ex.RESULTS}/benchmarks/data/group{group.name}.tsv"
+                f"{planner.RESULTS}/benchmarks/data/group{group.name}.tsv"
             conda:
                 "../../environment.yml"
             params:

@@ -3,20 +3,20 @@
 
 rule make_tables:
     input:
-        f"{ex.RESULTS}/{{experiment}}/summary.nc",
+        f"{planner.RESULTS}/{{experiment}}/summary.nc",
     output:
         csv=report(
-            f"{ex.RESULTS}/{{experiment}}/tables/final.csv",
+            f"{planner.RESULTS}/{{experiment}}/tables/final.csv",
             caption="../report/table.rst",
             category="{experiment}",
             subcategory="tables",
         ),
-        md=f"{ex.RESULTS}/{{experiment}}/tables/final.md",
-        tex=f"{ex.RESULTS}/{{experiment}}/tables/final.tex",
+        md=f"{planner.RESULTS}/{{experiment}}/tables/final.md",
+        tex=f"{planner.RESULTS}/{{experiment}}/tables/final.tex",
     log:
-        f"{ex.RESULTS}/logs/{{experiment}}/tables.log",
+        f"{planner.RESULTS}/logs/{{experiment}}/tables.log",
     benchmark:
-        f"{ex.RESULTS}/benchmarks/{{experiment}}/tables.tsv"
+        f"{planner.RESULTS}/benchmarks/{{experiment}}/tables.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -31,19 +31,19 @@ for kind in figures.FIGURES.values():
         name:
             f"plot_{kind.name}"
         input:
-            f"{ex.RESULTS}/{{experiment}}/summary.nc",
+            f"{planner.RESULTS}/{{experiment}}/summary.nc",
         output:
             png=report(
-                f"{ex.RESULTS}/{{experiment}}/figures/{kind.stem}.png",
+                f"{planner.RESULTS}/{{experiment}}/figures/{kind.stem}.png",
                 caption=f"../report/{kind.caption}.rst",
                 category="{experiment}",
                 subcategory=kind.subcategory,
             ),
-            pdf=f"{ex.RESULTS}/{{experiment}}/figures/{kind.stem}.pdf",
+            pdf=f"{planner.RESULTS}/{{experiment}}/figures/{kind.stem}.pdf",
         log:
-            f"{ex.RESULTS}/logs/{{experiment}}/{kind.stem}.log",
+            f"{planner.RESULTS}/logs/{{experiment}}/{kind.stem}.log",
         benchmark:
-            f"{ex.RESULTS}/benchmarks/{{experiment}}/{kind.stem}.tsv"
+            f"{planner.RESULTS}/benchmarks/{{experiment}}/{kind.stem}.tsv"
         wildcard_constraints:
             **figure_wildcards(kind),
         localrule: True

@@ -13,11 +13,11 @@ if not GROUPED:
             data=run_data,
             sources=run_sources,
         output:
-            update(f"{ex.RESULTS}/runs/{{run}}.nc"),
+            update(f"{planner.RESULTS}/runs/{{run}}.nc"),
         log:
-            f"{ex.RESULTS}/logs/runs/{{run}}.log",
+            f"{planner.RESULTS}/logs/runs/{{run}}.log",
         benchmark:
-            f"{ex.RESULTS}/benchmarks/runs/{{run}}.tsv"
+            f"{planner.RESULTS}/benchmarks/runs/{{run}}.tsv"
         conda:
             "../../environment.yml"
         threads: 1
@@ -39,9 +39,9 @@ else:
             output:
                 [update(path) for path in group.paths],
             log:
-                f"{ex.RESULTS}/logs/lockstep/{group.name}.log",
+                f"{planner.RESULTS}/logs/lockstep/{group.name}.log",
             benchmark:
-                f"{ex.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
+                f"{planner.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
             conda:
                 "../../environment.yml"
             threads: group.threads  # Snakemake caps it at --cores

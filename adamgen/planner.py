@@ -27,8 +27,6 @@ same run share its file.
 """
 
 import copy
-import difflib
-import hashlib
 import itertools
 import json
 import math
@@ -38,74 +36,21 @@ from typing import Any
 from .config import (
     RunConfig,
     all_keys,
-    axis_name,
+    axis_key,
     load_yaml,
     lockstep_key,
     parse_run_config,
+    probe_epochs,
     short_names,
 )
 from .data import DATA_MODELS
+from .engines import choose
 from .errors import ConfigError
-from .footprint import run_memory, runs_per_device
+from .identity import digest, run_hash, run_id
 from .optim import OPTIMIZERS
+from .settings import did_you_mean
 
 RESULTS = "results"
-
-
-def axis_key(axis: str) -> str:
-    """A grid axis's run-config key: a short name's dotted key, or the axis itself."""
-    return {short: dotted for dotted, short in short_names().items()}.get(axis, axis)
-
-
-def dim_name(axis: str) -> str:
-    """The axis's dimension name in summary files (dots become '_')."""
-    return axis_name(axis_key(axis))
-
-
-def _digest(obj: Any, length: int) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode()).hexdigest()[:length]
-
-
-# keys that came after the first release, left out of the hash at these values (what every
-# run had before they existed), so that runs finished then keep their paths
-LATER_KEYS = {("model", "name"): "two_layer_cnn", ("probes", "extra"): [],
-              ("probes", "hessian_probes"): 0, ("probes", "hessian_examples"): 0,
-              ("train", "precision"): "float32"}
-# the same for settings added to one optimizer later: (optimizer, key) → the old behaviour
-LATER_OPTIMIZER_KEYS = {("rmsprop", "momentum"): 0.0}
-# how a run is carried out, not what it computes
-NOT_HASHED = {("train", "device"), ("train", "engine"), ("train", "checkpoint_every"),
-              ("train", "compile")}
-
-
-def run_hash(run: RunConfig) -> str:
-    """Hash of everything that determines the run's numbers.
-
-    Where it runs (device, engine) is left out: the engines agree to float tolerance (tests),
-    and the run file records which one ran. So is how often it saves a checkpoint (a resumed
-    run gives the same numbers), and a key added since the first release at the value that
-    reproduces the runs from before it (`LATER_KEYS`, `LATER_OPTIMIZER_KEYS`). An optimizer
-    whose update has changed since (`NamedOptimizer.revision`) adds its revision.
-    """
-    d = run.to_dict()
-    for section, values in d.items():
-        if isinstance(values, dict):
-            d[section] = {k: v for k, v in values.items() if (section, k) not in NOT_HASHED
-                          and LATER_KEYS.get((section, k), object()) != v}
-    name = run.optimizer["name"]
-    d["optimizer"] = {k: v for k, v in d["optimizer"].items()
-                      if LATER_OPTIMIZER_KEYS.get((name, k), object()) != v}
-    if OPTIMIZERS[name].revision:  # its update changed: its old run files are not this run
-        d["optimizer"]["revision"] = OPTIMIZERS[name].revision
-    return _digest(d, 10)
-
-
-def run_id(run: RunConfig) -> str:
-    o = run.optimizer
-    label = (f"B{run.batch_size}-lr{o['lr']:g}-wd{o['weight_decay']:g}-T{run.train.epochs}"
-             f"-seed{run.seed}")
-    return f"{o['name']}/{label}-{run_hash(run)}"
 
 
 def run_path(run: RunConfig) -> str:
@@ -117,12 +62,14 @@ def data_path(run: RunConfig) -> str | None:
     d = run.data
     if not DATA_MODELS[d.kind].stored:
         return None
-    return f"{RESULTS}/data/{d.kind}-{d.label()}-{_digest(vars(d), 8)}/seed{run.seed}.nc"
+    return f"{RESULTS}/data/{d.kind}-{d.label()}-{digest(vars(d), 8)}/seed{run.seed}.nc"
 
 
 def memory_mb(run: RunConfig, runs_in_job: int = 1, datasets: int = 1) -> int:
-    """The scheduler's memory request for a training job (`adamgen.footprint.run_memory`)."""
-    return int(run_memory(run, runs_in_job, datasets=datasets).total / 2**20) + 1
+    """The scheduler's memory request for a training job: its engine's host estimate."""
+    engine, _ = choose(run)
+    host = engine.memory(run, runs_in_job, datasets, len(probe_epochs(run))).host
+    return int(host.total / 2**20) + 1
 
 
 def sources(runs: list[RunConfig]) -> list[str]:
@@ -208,8 +155,7 @@ def _check_axis(where: str, axis: str) -> None:
     if section in keys and leaf in keys[section]:
         return
     shorts = [s for s in short_names().values() if s != "optimizer"]
-    close = difflib.get_close_matches(axis, shorts, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(axis, shorts)
     raise ConfigError(where, f"is not a grid axis ({hint}short names: {', '.join(shorts)}; or "
                       "a dotted run-config key such as data.sigma_p or model.sigma_0)")
 
@@ -266,8 +212,7 @@ def expand(name: str, spec: dict, every_run: dict | None = None) -> Experiment:
     runs, axis_values = [], {"optimizer": list(optimizers)}  # axes in order of appearance
     for opt_name in optimizers:
         if opt_name not in OPTIMIZERS:
-            close = difflib.get_close_matches(str(opt_name), list(OPTIMIZERS), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(opt_name, list(OPTIMIZERS))
             raise ConfigError(f"experiments.{name}.optimizers.{opt_name}",
                               f"is not an optimizer ({hint}choose from: "
                               f"{', '.join(OPTIMIZERS)})")
@@ -410,12 +355,10 @@ class LockstepGroup:
 
     @property
     def threads(self) -> int:
-        """The fast engine trains a group's runs in parallel, one per thread; the reference
-        engine's small tensor programs gain little from a second thread, so its jobs take one
-        and Snakemake runs several side by side."""
-        from .engines import choose
-
-        return len(self.runs) if choose(self.runs[0].config)[0].name == "fast" else 1
+        """As many as its engine uses well (the fast engine: one per run; the torch engine's
+        small tensor programs gain little from a second thread, so its jobs take one and
+        Snakemake runs several side by side)."""
+        return choose(self.runs[0].config)[0].threads(len(self.runs))
 
 
 def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
@@ -426,13 +369,13 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
     Runs go together when they can share one tensor program (`config.lockstep_key`: same
     shapes, network constants, optimizer, batch size, schedule, device); they may differ in
     seed, in their data's per-run settings (σ_p, α, SNR, ...) and so read several data files,
-    one per data set. Within such a set, runs are ordered by path and cut into chunks. Runs
-    that the batched engine trains on a GPU (`train.device: cuda`) are cut into chunks of
-    `gpu_runs_per_job`, which 'auto' makes as large as `footprint.device_memory` fits in
-    `gpu_memory_gb` (`gpu_group_size`); the image networks' runs keep `runs_per_job`.
-    The grouping depends on the config alone, so every process (a cluster job too) derives
-    the same groups; the workflow marks a group's run files as updatable and a job only
-    trains the runs whose files are missing, so regrouping never redoes a finished run.
+    one per data set. Within such a set, runs are ordered by path and cut into chunks of the
+    size their engine asks for (`Engine.group_size`): `runs_per_job`, or where an engine
+    trains runs on a GPU in groups (the torch engine), `gpu_runs_per_job`, which 'auto' makes
+    as large as its device-memory estimate fits in `gpu_memory_gb`. The grouping depends on
+    the config alone, so every process (a cluster job too) derives the same groups; the
+    workflow marks a group's run files as updatable and a job only trains the runs whose
+    files are missing, so regrouping never redoes a finished run.
     """
     unique = {r.path: r for e in experiments.values() for r in e.runs}
     sets: dict[tuple, list[Run]] = {}
@@ -441,37 +384,24 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
     groups = []
     for key, members in sets.items():
         members.sort(key=lambda r: r.path)
-        tag = _digest(list(map(str, key)), 8)
-        size = runs_per_job
-        if _batched_on_gpu(members[0].config):
-            size = gpu_group_size(members[0].config, gpu_runs_per_job, gpu_memory_gb)
+        tag = digest(list(map(str, key)), 8)
+        first = members[0].config
+        size = choose(first)[0].group_size(first, runs_per_job, gpu_runs_per_job,
+                                           gpu_memory_gb)
         for k in range(0, len(members), size):
             groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
 
 
-def any_batched_on_gpu(experiments: dict[str, Experiment]) -> bool:
-    """Whether some run trains on a GPU on the batched engine (it then goes in a group)."""
-    return any(_batched_on_gpu(r.config) for e in experiments.values() for r in e.runs)
+def any_device_groups(experiments: dict[str, Experiment]) -> bool:
+    """Whether some run goes to a device in a group sized by its memory."""
+    return any(choose(r.config)[0].device_groups(r.config)
+               for e in experiments.values() for r in e.runs)
 
 
 def asks_for_cuda(experiments: dict[str, Experiment]) -> int:
     """How many runs ask for a CUDA device (train.device: cuda or cuda:N)."""
     return sum(r.config.train.device != "cpu" for e in experiments.values() for r in e.runs)
-
-
-def _batched_on_gpu(run: RunConfig) -> bool:
-    from .engines import choose
-
-    return run.train.device != "cpu" and choose(run)[0].name == "batched"
-
-
-def gpu_group_size(run: RunConfig, gpu_runs_per_job: int | str, gpu_memory_gb: float) -> int:
-    """Runs per GPU job: the configured number, or for 'auto' as many as fit in
-    `gpu_memory_gb` by the batched engine's estimate (at most 4096)."""
-    if gpu_runs_per_job != "auto":
-        return int(gpu_runs_per_job)
-    return runs_per_device(run, gpu_memory_gb * 2**30)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""The torch engine: the network's own torch implementation and the optimizer's transforms,
+dense, on any device, R runs as one tensor program (adamgen.engines.dense_program).
+
+Eager, it is the readable definition of every number: every other path is tested against
+it. `train.compile` (declared here) compiles its step into fused kernels (torch.compile):
+'off' runs it eagerly, 'default' compiles it (Triton kernels on CUDA, C++ on the CPU),
+'reduce-overhead' also replays it as CUDA graphs (for groups so small that kernel launches
+dominate) and 'auto' compiles long jobs on CUDA. On a GPU its runs go in groups as large as
+its device-memory estimate fits (`memory`).
+"""
+
+from ..models import NETWORKS
+from ..resources import Estimate, MiB, eval_chunk
+from ..settings import choice
+from .base import Engine, EngineKey, Footprint, host_memory
+
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead")
+
+
+class TorchEngine(Engine):
+    name = "torch"
+    doc = ("the network's torch implementation, dense, any device, R runs as one tensor "
+           "program (eager: the definition of every number; compiled on CUDA)")
+    keys = {"compile": EngineKey(
+        "auto", "the torch engine's step: 'off' (eager torch), 'default' (torch.compile: "
+        "fused kernels), 'reduce-overhead' (torch.compile replayed as CUDA graphs) or 'auto' "
+        "(default on CUDA for jobs of 200 000 steps or more, off otherwise)",
+        choice(*COMPILE_MODES))}
+
+    def supports(self, run) -> str | None:
+        if NETWORKS[run.model.name].module:
+            return (f"'{run.model.name}' is a torch module with state (the module engine "
+                    "trains it)")
+        return None
+
+    def memory(self, run, runs: int, datasets: int, probe_count: int) -> Footprint:
+        host = host_memory(run, runs, datasets, probe_count)
+        if run.train.device == "cpu":
+            return Footprint(host)
+        return Footprint(host, device_memory(run, runs, datasets))
+
+    def device_groups(self, run) -> bool:
+        return run.train.device != "cpu"
+
+    def program(self):
+        from .dense_program import DenseLockstep  # lazy: torch loads when a run trains
+
+        return DenseLockstep
+
+
+def device_memory(run, runs: int, datasets: int) -> Estimate:
+    """Peak memory of the torch engine's program on a device.
+
+    Each data set once (train and test inputs), each run's weights with the optimizer's state,
+    gradient and the step's temporaries, the step's batch inputs and activations, the full
+    batch's per-run inputs where B = n, and the evaluation chunks of the probes.
+    """
+    R, data = runs, run.data
+    width = 4 if run.train.dtype == "float32" else 8
+    per_example = data.example_size()
+    params = run.model.parameters(data)
+    activations = run.model.activations_per_example(data)
+    return Estimate({
+        "data sets": width * datasets * (data.n + data.n_test) * per_example,
+        "weights, optimizer state and step temporaries": width * R * 10 * params,
+        "batch inputs and activations": width * R * run.batch_size * (
+            2 * per_example + 8 * activations),
+        "evaluation": width * 4 * R * eval_chunk(activations) * activations,
+        "CUDA context and caching": 600 * MiB,
+    })

@@ -1,0 +1,89 @@
+"""An engine is an object: a new one is a module and a row of adamgen.engines.ENGINES, and the
+run config, the planner, the trainer and `adamgen train` take it from there."""
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from conftest import TINY
+from toy_engine import ToyEngine
+
+from adamgen.cli import main
+from adamgen.config import parse_run_config
+from adamgen.engines import ENGINES, choose, refusal
+from adamgen.errors import ConfigError
+from adamgen.planner import lockstep_groups, merge, plan
+from adamgen.trainer import train
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The toy engine's row, registered for one test."""
+    monkeypatch.setitem(ENGINES, "toy", ToyEngine())
+    return ENGINES["toy"]
+
+
+def test_a_registered_engine_trains_through_adamgen_train(toy, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(merge(TINY, {"train": {"engine": "toy", "batch_size": 5}})))
+    program = toy.program()
+    before = program.steps
+    assert main(["train", str(config), "--out", str(tmp_path / "toy.nc")]) == 0
+    assert program.steps - before == 30 * 4  # 30 epochs of n/B = 4 steps
+    config.write_text(yaml.safe_dump(merge(TINY, {"train": {"engine": "torch",
+                                                            "batch_size": 5}})))
+    assert main(["train", str(config), "--out", str(tmp_path / "torch.nc")]) == 0
+    with (xr.open_dataset(tmp_path / "toy.nc") as a,
+          xr.open_dataset(tmp_path / "torch.nc") as b):
+        assert a.attrs["engine"] == "toy" and b.attrs["engine"] == "torch"
+        for name in ("train_loss", "test_error", "feature_learning", "weight_norm"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_the_planner_reads_a_registered_engine_from_its_declaration(toy):
+    config = {"runs_per_job": 3,
+              "experiments": {"e": {"base": {k: v for k, v in TINY.items()
+                                             if k not in ("optimizer", "seed")},
+                                    "grid": {"seed": [0, 1, 2, 3]},
+                                    "optimizers": {"adam": {"optimizer": {"lr": 1e-3}}}}},
+              "every_run": {"train": {"engine": "toy"}}}
+    groups = lockstep_groups(plan(config), 3)
+    assert [len(g.runs) for g in groups] == [3, 1]
+    assert all(g.threads == 2 for g in groups)  # the toy's `threads`, not the torch engine's
+    run = groups[0].runs[0].config
+    assert choose(run) == (toy, "asked for")
+    assert groups[0].memory_mb() == int(toy.memory(run, 3, 3, 14).host.total / 2**20) + 1
+
+
+def test_a_registered_engine_is_checked_and_refused_like_the_others(toy):
+    cuda = merge(TINY, {"train": {"engine": "toy", "device": "cuda"}})
+    with pytest.raises(ConfigError, match="'train.engine' = 'toy': cannot train this run: it "
+                                          "runs on the CPU"):
+        parse_run_config(cuda)
+    bf16 = parse_run_config(merge(TINY, {"train": {"precision": "float32"}}))
+    assert refusal(toy, bf16) is None
+    with pytest.raises(ConfigError, match="'train.engine' = 'tyo': must be one of: auto, fast, "
+                                          r"torch, module, toy \(did you mean 'toy'\?\)"):
+        parse_run_config(merge(TINY, {"train": {"engine": "tyo"}}))
+
+
+def test_without_its_row_the_engine_is_unknown():
+    with pytest.raises(ConfigError, match="'train.engine' = 'toy': must be one of"):
+        parse_run_config(merge(TINY, {"train": {"engine": "toy"}}))
+
+
+def test_every_engine_declares_its_keys_and_the_train_section_holds_them():
+    from dataclasses import fields
+
+    from adamgen.config import TrainConfig
+
+    train = {f.name: f for f in fields(TrainConfig)}
+    for engine in ENGINES.values():
+        for name, key in engine.keys.items():
+            assert train[name].default == key.default
+            assert train[name].metadata["doc"] == key.doc
+
+
+def test_an_old_engine_name_trains_on_the_engine_it_became(tiny):
+    (result,) = train([tiny(train={"engine": "reference"})])
+    assert result.timing["engine"] == "torch"
