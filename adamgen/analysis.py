@@ -1,23 +1,43 @@
 """Analysis after the run: run files combined in one call, and the phase boundary of E7.
 
-    open_runs("results/runs/*/*.nc")     every run file, along its settings
+    open_runs("results/runs")                 every run file under a directory (or a glob, a
+                                              list of files, or an experiment of a config)
+    open_runs(experiment="zou_e1")            exactly the runs of one experiment of the plan
+    final(runs), at_epoch(runs, 1000)         each run's last values, or its values at an epoch
+    shared_epochs(runs)                       runs probed at the same epochs, along `epoch`
 
-Every run file carries each setting that shapes its numbers as a scalar coordinate
-(`optimizer`, `lr`, `batch_size`, `weight_decay`, `beta1`, `seed`, `model_sigma_0`, ...), so the
-files combine without a hand-written `preprocess`. With dask installed (`pip install
-'adamgen[analysis]'`) the files are opened lazily, which keeps thousands of runs cheap.
+Each run keeps its own probe epochs: runs are stacked along `run`, their probes along `probe`,
+and `epoch(run, probe)` says which epoch each probe is (NaN past a run's last probe; the CF
+"incomplete multidimensional array" layout). No value is NaN only because another run was
+probed at an epoch this one was not. Every run file carries each setting that shapes its
+numbers (`optimizer`, `lr`, `batch_size`, `weight_decay`, `beta1`, `seed`, `model_sigma_0`,
+...), which become coordinates along `run`; where the settings that differ form a full grid,
+`run` unfolds into one dimension per setting.
+
+The files are read with netCDF4 directly (a few ms each; several processes share a large set)
+into arrays held in memory: 8 bytes per recorded value (tens of kB per run of the shipped
+configs, `benchmarks/bench_open_runs.py`). `lazy=True` opens them with dask through xarray
+instead, for sets larger than memory (slower to open).
 """
 
 import glob
-import importlib.util
+import json
+import os
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import xarray as xr
 
 from ._io import check_kind
+from .config import coordinates, key_doc, load_yaml
 from .errors import DataFileError
+from .planner import plan
+
+# from this many files on, several processes read them (each reads a few hundred per second)
+PARALLEL_FROM = 400
 
 
 def _files(paths) -> list[str]:
@@ -25,8 +45,15 @@ def _files(paths) -> list[str]:
     files = []
     for item in items:
         text = str(item)
-        found = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
-        files += found
+        if Path(text).is_dir():
+            found = sorted(str(p) for p in Path(text).rglob("*.nc"))
+            if not found:
+                raise DataFileError(f"no run files (*.nc) under the directory '{text}'")
+            files += found
+        elif any(c in text for c in "*?["):
+            files += sorted(glob.glob(text))
+        else:
+            files.append(text)
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise DataFileError(f"run file '{missing[0]}' does not exist")
@@ -35,61 +62,213 @@ def _files(paths) -> list[str]:
     return files
 
 
-def _settings(datasets: list[xr.Dataset]) -> list[str]:
-    """Names of the scalar coordinates (the settings), in the order the first file has them."""
-    names = dict.fromkeys(n for ds in datasets for n, c in ds.coords.items() if c.ndim == 0)
-    return list(names)
+def _experiment_files(experiment: str, config: str | Path, root: str | Path) -> list[str]:
+    """The run files of one experiment of a workflow config, as its plan names them."""
+    planned = plan(load_yaml(config))
+    if experiment not in planned:
+        raise DataFileError(f"'{experiment}' is not an experiment of {config} (its "
+                            f"experiments: {', '.join(planned)})")
+    return [str(Path(root) / r.path) for r in planned[experiment].runs]
 
 
-def _fill_missing(ds: xr.Dataset, names: list[str], kinds: dict[str, str]) -> xr.Dataset:
-    """A setting a run does not have (gd has no beta1) becomes NaN, or '' for text."""
-    extra = {n: ((), "" if kinds[n] in "US" else np.nan) for n in names if n not in ds.coords}
-    return ds.assign_coords(extra) if extra else ds
+def _read(path: str) -> dict:
+    """One run file: its settings, probe epochs, variables (dims, values, attributes), the
+    coordinates of its dimensions and its status."""
+    try:
+        nc = netCDF4.Dataset(path)
+    except OSError as err:
+        raise DataFileError(f"run file '{path}' is not a readable NetCDF file ({err})") \
+            from None
+    with nc:
+        nc.set_auto_mask(False)
+        attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
+        check_kind(attrs, path, "run file")
+        variables, settings, dim_coords = {}, {}, {}
+        for name, var in nc.variables.items():
+            dims = var.dimensions
+            if not dims:  # a scalar coordinate: a setting
+                if "config" not in attrs:
+                    value = var[...]
+                    settings[name] = value.item() if hasattr(value, "item") else value
+                continue
+            if name == "epoch" or (len(dims) == 1 and dims[0] == name):
+                dim_coords[name] = var[...]
+                continue
+            variables[name] = (dims, var[...], {k: var.getncattr(k) for k in var.ncattrs()
+                                                if k in ("long_name", "units")})
+        if "config" in attrs:
+            settings = coordinates(json.loads(attrs["config"]))
+    return {"path": path, "settings": settings, "epoch": dim_coords.pop("epoch", np.empty(0)),
+            "variables": variables, "dims": dim_coords,
+            "status": str(attrs.get("status", "")),
+            "diverged_epoch": int(attrs.get("diverged_epoch", -1))}
 
 
-def _along_run(ds: xr.Dataset, names: list[str]) -> xr.Dataset:
-    settings = {n: ("run", [ds[n].values.item()], ds[n].attrs) for n in names}
-    return ds.drop_vars(names).expand_dims("run").assign_coords(settings)
+def _read_many(files: list[str]) -> list[dict]:
+    return [_read(f) for f in files]
 
 
-def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
-              lazy: bool | None = None) -> xr.Dataset:
-    """Run files as one Dataset.
+def _read_all(files: list[str], workers: int | None) -> list[dict]:
+    workers = workers or (min(os.cpu_count() or 1, 8) if len(files) >= PARALLEL_FROM else 1)
+    if workers <= 1:
+        return _read_many(files)
+    chunks = [files[k::workers] for k in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_read_many, chunks))
+    out = [None] * len(files)
+    for k, part in enumerate(parts):
+        out[k::workers] = part
+    return out
 
-    The runs are stacked along `run`. Where the settings that differ between the files form a
-    full grid (every combination present once), `run` is unfolded into one dimension per
-    setting; `dims` names the settings to unfold along explicitly (cells without a run are
-    NaN). `lazy` (default: when dask is installed) opens the files with dask.
-    """
-    files = _files(paths)
-    if lazy is None:
-        lazy = importlib.util.find_spec("dask") is not None
-    datasets: list[xr.Dataset] = []
+
+def _labels(runs: list[dict], dim: str) -> np.ndarray:
+    """The coordinate of a dimension over every run: the union of the runs' own, in order of
+    appearance (a run without a coordinate for it counts 0, 1, ...)."""
+    seen: dict = {}
+    for run in runs:
+        sizes = [v[1].shape[v[0].index(dim)] for v in run["variables"].values() if dim in v[0]]
+        if not sizes:
+            continue
+        own = run["dims"].get(dim)
+        own = np.arange(max(sizes)) if own is None else own
+        seen |= dict.fromkeys(own.tolist())
+    return np.array(list(seen))
+
+
+def _stack(runs: list[dict]) -> xr.Dataset:
+    R = len(runs)
+    probes = max(len(r["epoch"]) for r in runs)
+    epoch = np.full((R, probes), np.nan)
+    for k, r in enumerate(runs):
+        epoch[k, :len(r["epoch"])] = r["epoch"]
+    names = list(dict.fromkeys(n for r in runs for n in r["variables"]))
+    dims_of, attrs_of, dtype_of = {}, {}, {}
+    for r in runs:
+        for n, (dims, values, attrs) in r["variables"].items():
+            dims_of.setdefault(n, dims)
+            attrs_of.setdefault(n, attrs)
+            dtype_of[n] = np.result_type(dtype_of.get(n, values.dtype), values.dtype)
+    labels = {d: _labels(runs, d) for d in dict.fromkeys(d for dims in dims_of.values()
+                                                           for d in dims if d != "epoch")}
+    index = {d: {v: k for k, v in enumerate(lab.tolist())} for d, lab in labels.items()}
+    data_vars = {}
+    for n in names:
+        dims = dims_of[n]
+        shape = [R] + [probes if d == "epoch" else len(labels[d]) for d in dims]
+        kind = dtype_of[n].kind
+        fill = "" if kind in "US" else np.nan
+        dtype = dtype_of[n] if kind in "fUS" else np.float64
+        out = np.full(shape, fill, dtype=dtype)
+        for k, r in enumerate(runs):
+            if n not in r["variables"]:
+                continue
+            _, values, _ = r["variables"][n]
+            where = []
+            for axis, d in enumerate(dims):
+                if d == "epoch":
+                    where.append(np.arange(values.shape[axis]))
+                else:
+                    own = r["dims"].get(d)
+                    own = np.arange(values.shape[axis]) if own is None else own
+                    where.append(np.array([index[d][v] for v in own.tolist()]))
+            if all(np.array_equal(w, np.arange(len(w))) for w in where):
+                out[(k, *(slice(0, len(w)) for w in where))] = values
+            else:
+                out[k][np.ix_(*where)] = values
+        out_dims = ("run", *("probe" if d == "epoch" else d for d in dims))
+        data_vars[n] = (out_dims, out, attrs_of[n])
+    settings = list(dict.fromkeys(s for r in runs for s in r["settings"]))
+    coords = {"epoch": (("run", "probe"), epoch, {"long_name": "training epoch of the probe "
+                                                  "(NaN past the run's last probe)",
+                                                  "units": "1"})}
+    for name in settings:
+        values = [r["settings"].get(name) for r in runs]
+        present = [v for v in values if v is not None]
+        text = any(isinstance(v, str) for v in present)
+        column = np.array(["" if v is None else v for v in values]) if text else np.array(
+            [np.nan if v is None else v for v in values])
+        if not text and all(isinstance(v, int) for v in present) and len(present) == R:
+            column = column.astype(np.int64)
+        coords[name] = ("run", column, {"long_name": key_doc(name), "units": "1"})
+    for d, lab in labels.items():
+        coords[d] = (d, lab)
+    coords["run"] = ("run", np.arange(R))
+    coords["path"] = ("run", np.array([r["path"] for r in runs]))
+    data_vars["status"] = ("run", np.array([r["status"] for r in runs]),
+                           {"long_name": "completed or diverged"})
+    data_vars["diverged_epoch"] = ("run", np.array([r["diverged_epoch"] for r in runs]),
+                                   {"long_name": "epoch from which every probe is NaN (-1: "
+                                                 "none)", "units": "1"})
+    return xr.Dataset(data_vars, coords=coords, attrs={
+        "title": f"adamgen runs: {R} run files", "Conventions": "CF-1.11"})
+
+
+def _lazy(files: list[str]) -> xr.Dataset:
+    """The same layout, each file opened with dask (for sets larger than memory)."""
+    datasets = []
     try:
         for f in files:
             try:
-                ds = xr.open_dataset(f, engine="netcdf4", chunks={} if lazy else None)
+                ds = xr.open_dataset(f, engine="netcdf4", chunks={})
             except (OSError, ValueError) as err:
                 raise DataFileError(f"run file '{f}' is not a readable NetCDF file ({err})") \
                     from None
-            datasets.append(ds if lazy else ds.load())
+            datasets.append(ds)
             check_kind(ds, f, "run file")
-        names = _settings(datasets)
+        names = list(dict.fromkeys(n for ds in datasets for n, c in ds.coords.items()
+                                   if c.ndim == 0))
         kinds = {n: next(ds[n].dtype.kind for ds in datasets if n in ds.coords) for n in names}
-        # each setting becomes a coordinate along `run`; a variable or dimension that some
-        # files lack (the hessian probes' `layer`, a linear network's missing `r`) is NaN there
-        combined = xr.concat([_along_run(_fill_missing(ds, names, kinds), names)
-                              for ds in datasets], dim="run", data_vars="all", coords="minimal",
+        parts = []
+        for ds in datasets:
+            extra = {n: ((), "" if kinds[n] in "US" else np.nan) for n in names
+                     if n not in ds.coords}
+            ds = ds.assign_coords(extra) if extra else ds
+            epoch = ds["epoch"].values.astype(float)
+            ds = ds.drop_vars("epoch").rename({"epoch": "probe"}).assign_coords(
+                probe=np.arange(len(epoch)))
+            settings = {n: ("run", [ds[n].values.item()], ds[n].attrs) for n in names}
+            settings["epoch"] = (("run", "probe"), epoch[None])
+            parts.append(ds.drop_vars(names).expand_dims("run").assign_coords(settings))
+        combined = xr.concat(parts, dim="run", data_vars="all", coords="minimal",
                              compat="equals", join="outer", combine_attrs="drop_conflicts")
     except BaseException:
         for ds in datasets:  # never left to the garbage collector (see `_closing`)
             ds.close()
         raise
-    combined = combined.assign_coords(run=("run", np.arange(len(files))),
-                                      path=("run", np.array(files)))
-    combined = _closing(combined, datasets)
-    varying = [n for n in names if combined[n].dims == ("run",)
-               and len(np.unique(combined[n].values.astype(str))) > 1]
+    combined = combined.drop_vars("probe").assign_coords(run=("run", np.arange(len(files))),
+                                                          path=("run", np.array(files)))
+    return _closing(combined, datasets)
+
+
+def open_runs(paths: str | Path | Iterable | None = None, dims: list[str] | None = None,
+              lazy: bool = False, *, experiment: str | None = None,
+              config: str | Path = "config/config.yaml", root: str | Path = ".",
+              workers: int | None = None) -> xr.Dataset:
+    """Run files as one Dataset: along `run`, each run's probes along `probe` with their
+    epochs `epoch(run, probe)`.
+
+    `paths`: a run file, a directory (every *.nc under it), a glob, or a list of these; or
+    `experiment`, the name of an experiment of the workflow `config`, whose planned runs are
+    opened from under `root`. Where the settings that differ between the files form a full
+    grid (every combination present once), `run` is unfolded into one dimension per setting;
+    `dims` names the settings to unfold along explicitly (cells without a run are NaN).
+    `lazy` opens the files with dask (for sets larger than memory); `workers` sets how many
+    processes read them (default: one per core from PARALLEL_FROM files on).
+    """
+    if (paths is None) == (experiment is None):
+        raise ValueError("give either run files (a path, a directory, a glob or a list) or "
+                         "experiment=")
+    files = _files(paths) if experiment is None else _experiment_files(experiment, config,
+                                                                       root)
+    if experiment is not None:
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise DataFileError(f"{len(missing)} of the {len(files)} runs of '{experiment}' "
+                                f"have no file yet (first: '{missing[0]}'); run the workflow")
+    combined = _lazy(files) if lazy else _stack(_read_all(files, workers))
+    names = [n for n, c in combined.coords.items() if c.dims == ("run",)
+             and n not in ("run", "path")]
+    varying = [n for n in names if len(np.unique(combined[n].values.astype(str))) > 1]
     keys = [tuple(map(str, k)) for k in zip(*(combined[d].values for d in varying),
                                             strict=True)]
     if dims is None:  # unfold only a full grid of distinct runs; a repeated run stays a row
@@ -107,7 +286,49 @@ def open_runs(paths: str | Path | Iterable, dims: list[str] | None = None,
         combined.close()
         raise ValueError(f"several runs share the settings {dims}; unfold along more of: "
                          f"{', '.join(varying)}")
-    return _closing(combined.drop_vars("path").set_index(run=dims).unstack("run"), datasets)
+    same = {n: ((), combined[n].values[0], combined[n].attrs) for n in names
+            if n not in varying}  # a setting all runs share: one value, not one per cell
+    flat = combined.assign_coords(same).drop_vars("path")
+    if len(dims) == 1:  # one setting: it becomes the dimension
+        return _reclose(flat.swap_dims(run=dims[0]).drop_vars("run"), combined)
+    return _reclose(flat.set_index(run=dims).unstack("run"), combined)
+
+
+def _reclose(new: xr.Dataset, old: xr.Dataset) -> xr.Dataset:
+    """`new.close()` closes what `old` was read from."""
+    new.set_close(old.close)
+    return new
+
+
+def final(runs: xr.Dataset) -> xr.Dataset:
+    """Each run's values at its last probe (its last epoch: `epoch`), without `probe`."""
+    last = (runs["epoch"].notnull().sum("probe") - 1).clip(min=0)
+    return runs.isel(probe=last)
+
+
+def at_epoch(runs: xr.Dataset, epoch: int) -> xr.Dataset:
+    """Each run's values at `epoch`; NaN for a run that was not probed there."""
+    here = runs["epoch"] == epoch
+    picked = runs.isel(probe=here.argmax("probe"))
+    probed = [n for n, v in runs.data_vars.items() if "probe" in v.dims]
+    return picked.assign({n: picked[n].where(here.any("probe")) for n in probed})
+
+
+def shared_epochs(runs: xr.Dataset) -> xr.Dataset:
+    """Runs probed at the same epochs, with `epoch` as their dimension (for means over runs
+    along a trajectory); runs probed at different epochs are refused, naming two."""
+    rows = runs["epoch"].transpose(..., "probe").values.reshape(-1, runs.sizes["probe"])
+    paths = runs["path"].values.reshape(-1) if "path" in runs.coords else None
+    first = rows[0]
+    for k, row in enumerate(rows):
+        if not np.array_equal(row, first, equal_nan=True):
+            which = f" ('{paths[0]}' and '{paths[k]}')" if paths is not None else ""
+            raise ValueError(f"the runs were probed at different epochs{which}: select runs "
+                             "of one schedule, or use final() or at_epoch()")
+    epochs = first[np.isfinite(first)].astype(np.int64)
+    out = runs.isel(probe=slice(0, len(epochs))).drop_vars("epoch")
+    return out.rename(probe="epoch").assign_coords(epoch=("epoch", epochs, {
+        "long_name": "training epoch", "units": "1"}))
 
 
 def _closing(combined: xr.Dataset, datasets: list[xr.Dataset]) -> xr.Dataset:

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run file to write (.nc)")
     t.add_argument("--data", help="dataset file from `adamgen data` (default: generate)")
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
-    t.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS")
+    t.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="log a progress line (epoch, steps/s, time left) at most this often "
+                        "(default: 10)")
     d = with_config("data", "generate the run's dataset and write it as NetCDF")
     d.add_argument("--out", required=True, help="dataset file to write (.nc)")
     with_config("config", "print the fully resolved run config")

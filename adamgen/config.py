@@ -539,9 +539,20 @@ def apply_overrides(raw: dict, overrides: list[str], unset: list[str] = ()) -> d
     return out
 
 
+# top-level keys of a workflow config (workflow/schemas/config.schema.yaml), none of a run's
+WORKFLOW_KEYS = ("experiments", "convex", "runs_per_job", "gpu_runs_per_job", "every_run",
+                 "claims")
+
+
 def load_run_config(path: str | Path, overrides: list[str] = (),
                     unset: list[str] = ()) -> RunConfig:
-    return parse_run_config(apply_overrides(load_yaml(path), list(overrides), list(unset)))
+    raw = load_yaml(path)
+    found = [k for k in WORKFLOW_KEYS if isinstance(raw, dict) and k in raw]
+    if found:
+        raise DataFileError(f"'{path}' is a workflow config (it has '{found[0]}'), not one "
+                            "run's config: run it with snakemake --configfile "
+                            f"{path}, or give a run config (config/runs/*.yaml)")
+    return parse_run_config(apply_overrides(raw, list(overrides), list(unset)))
 
 
 def probe_epochs(run: RunConfig) -> np.ndarray:

@@ -30,6 +30,7 @@ import copy
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,23 @@ from .optim import OPTIMIZERS
 from .settings import did_you_mean
 
 RESULTS = "results"
+# names a config may not take: results/<name>/ would be where the shared files live
+RESERVED = ("runs", "data", "logs", "benchmarks")
+
+
+def outputs(config: dict) -> str:
+    """Where a config's summaries, tables, figures and claims go: results/<name>/ for a
+    config with a `name`, results/ for one without (the default config)."""
+    name = config.get("name") or ""
+    if not name:
+        return RESULTS
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ConfigError("name", "must be lower-case letters, digits, '_' or '-', starting "
+                          "with a letter", name)
+    if name in RESERVED:
+        raise ConfigError("name", f"is where shared files live (results/{name}); choose "
+                          "another", name)
+    return f"{RESULTS}/{name}"
 
 
 def run_path(run: RunConfig) -> str:
@@ -105,10 +123,11 @@ class Experiment:
     description: str
     axes: dict[str, list]  # axis → its values (union over optimizers), seed last
     runs: list[Run]
+    out: str = RESULTS  # the config's outputs (`outputs`)
 
     @property
     def summary_path(self) -> str:
-        return f"{RESULTS}/{self.name}/summary.nc"
+        return f"{self.out}/{self.name}/summary.nc"
 
     def manifest(self) -> dict:
         """What the aggregation needs to know, as plain JSON-able data."""
@@ -304,8 +323,11 @@ def plan(config: dict) -> dict[str, Experiment]:
     experiments = config.get("experiments") or {}
     if not experiments:
         raise ConfigError("experiments", "must define at least one experiment")
-    every_run = config.get("every_run") or {}
-    return {name: expand(name, spec or {}, every_run) for name, spec in experiments.items()}
+    every_run, out = config.get("every_run") or {}, outputs(config)
+    planned = {name: expand(name, spec or {}, every_run) for name, spec in experiments.items()}
+    for experiment in planned.values():
+        experiment.out = out
+    return planned
 
 
 def available(experiments: dict[str, Experiment]) -> tuple[dict[str, Experiment],
@@ -461,13 +483,14 @@ class ConvexExperiment:
     settings: dict  # weight_decay, steps, optimizers (as in adamgen.convex.ConvexSettings)
     seeds: list[int]
     data_runs: dict[int, RunConfig]  # seed → a run config that names the data set
+    out: str = RESULTS  # the config's outputs (`outputs`)
 
     def fit_path(self, seed: int) -> str:
-        return f"{RESULTS}/{self.name}/convex/seed{seed}.nc"
+        return f"{self.out}/{self.name}/convex/seed{seed}.nc"
 
     @property
     def summary_path(self) -> str:
-        return f"{RESULTS}/{self.name}/summary.nc"
+        return f"{self.out}/{self.name}/summary.nc"
 
 
 def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
@@ -477,7 +500,7 @@ def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
         key = f"convex.{name}"
         if name in (config.get("experiments") or {}):
             raise ConfigError(key, f"has the name of an experiment; both would write "
-                              f"{RESULTS}/{name}/summary.nc")
+                              f"{outputs(config)}/{name}/summary.nc")
         if not math.isfinite(spec["weight_decay"]):
             raise ConfigError(f"{key}.weight_decay", "must be a finite number",
                               spec["weight_decay"])
@@ -500,5 +523,5 @@ def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
         settings = {"weight_decay": spec["weight_decay"], "steps": spec["steps"],
                     "optimizers": spec["optimizers"]}
         out[name] = ConvexExperiment(name, spec.get("description", ""), settings,
-                                     list(spec["seeds"]), data_runs)
+                                     list(spec["seeds"]), data_runs, outputs(config))
     return out

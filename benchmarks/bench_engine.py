@@ -3,6 +3,7 @@
     python benchmarks/bench_engine.py            # writes results/benchmarks/engine.json
     python benchmarks/bench_engine.py --quick    # shorter timings, same checks
     python benchmarks/bench_engine.py --engine torch    # (b) and (c) on one engine by name
+    python benchmarks/bench_engine.py --estimate config/paper.yaml   # a config's training time
 
 Setup: E1 data (d = 1000, n = 200, s = 100; m = 20, q = 3), float32. Rows: Adam
 (η = 5e-5, λ = 1e-5) and (S)GD (η = 0.02, λ = 1e-5; `gd` at B = n, `sgd` below) at
@@ -11,6 +12,12 @@ B = 2, 20 and 200. Columns:
     (a) naive       benchmarks/naive.py: nn.Module + autograd + torch.optim, one run
     (b) adamgen     one run, with the engine that `train.engine: auto` picks (or `--engine`)
     (c) lockstep    R runs advanced together (each its own seed, data and learning rate)
+
+With `--estimate CONFIG`, it times one lockstep group of each kind of job the config plans
+(each experiment's runs that share a program) for `--seconds` after a warm-up, and multiplies
+the rate by the run-steps of every job of that kind: the training time of each experiment on
+this machine, with the jobs' own threads (a fast-engine job takes the cores, torch-engine jobs
+one core each, side by side); probes, data sets and summaries are not in it.
 
 Ratios are run-steps per second over (a), from this run. The host's speed drifts (these are
 shared virtual machines), so each cell interleaves its measurements: `--rounds` rounds of
@@ -79,33 +86,92 @@ class Timer:
 class Adamgen:
     """R runs of one (optimizer, B) cell, advanced by the engine `auto` chooses."""
 
-    def __init__(self, runs, datasets):
+    def __init__(self, runs, datasets, index=None):
         dtype = getattr(torch, runs[0].train.dtype)
         self.runs = runs
         W0 = torch.stack([network(r).impl().init_weights(r) for r in runs]).to(dtype)
         name = runs[0].optimizer["name"]
         hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=W0)
         engine, _ = choose(runs[0])
-        index = np.arange(len(runs)) % len(datasets)
+        index = np.arange(len(runs)) % len(datasets) if index is None else index
         self.engine = engine.build(runs[0], datasets, index, W0, hyper)
         self.orders = [generator(r.seed, "batch_order") for r in runs]
         self.epoch = 0
 
     def advance(self, epochs: int) -> None:
-        B = self.runs[0].batch_size
+        B, n = self.runs[0].batch_size, self.runs[0].data.n
         perms = None
-        if B < N:
-            perms = np.stack([np.stack([g.permutation(N) for g in self.orders])
+        if B < n:
+            perms = np.stack([np.stack([g.permutation(n) for g in self.orders])
                               for _ in range(epochs)])
         self.engine.advance(self.epoch, perms, epochs)
         self.epoch += epochs
 
 
+def estimate(config_path: str, seconds: float) -> list[dict]:
+    """Per experiment of a workflow config: its run-steps and the hours its training takes
+    here, from one group of each kind of job (experiment × lockstep program) timed."""
+    import os
+
+    import numba
+
+    from adamgen.config import load_yaml, lockstep_key
+    from adamgen.planner import lockstep_groups, plan
+    from adamgen.trainer import dataset_key
+
+    config = load_yaml(config_path)
+    planned = plan(config)
+    owner = {}
+    for name, experiment in planned.items():
+        for run in experiment.runs:
+            owner.setdefault(run.path, name)
+    kinds: dict[tuple, list] = {}
+    for group in lockstep_groups(planned, config.get("runs_per_job", 1)):
+        first = group.runs[0]
+        kinds.setdefault((owner[first.path], str(lockstep_key(first.config))), []).append(group)
+    cores = os.cpu_count() or 1
+    rows = []
+    for (experiment, _), groups in kinds.items():
+        group = max(groups, key=lambda g: len(g.runs))
+        runs = [r.config for r in group.runs]
+        keys = list(dict.fromkeys(dataset_key(r) for r in runs))
+        datasets = [datamod.generate(k[1], k[0]) for k in keys]
+        threads = min(cores, group.threads)
+        torch.set_num_threads(threads)
+        numba.set_num_threads(threads)
+        timer = Adamgen(runs, datasets, np.array([keys.index(dataset_key(r)) for r in runs]))
+        steps = runs[0].steps_per_epoch
+        rate = Timer(timer.advance, steps, len(runs)).measure(seconds)
+        total = sum(r.config.train.epochs * r.config.steps_per_epoch for g in groups
+                    for r in g.runs)
+        hours = total / rate / 3600
+        rows.append({"experiment": experiment, "optimizer": runs[0].optimizer["name"],
+                     "batch_size": runs[0].batch_size, "engine": choose(runs[0])[0].name,
+                     "jobs": len(groups), "runs": sum(len(g.runs) for g in groups),
+                     "run_steps": total, "run_steps_per_s": rate, "threads": threads,
+                     "hours": hours, "core_hours": hours * threads})
+        print(f"{experiment:16s} {rows[-1]['optimizer']:12s} B={rows[-1]['batch_size']:<4d} "
+              f"{rows[-1]['engine']:6s} {rows[-1]['runs']:4d} runs {total:10.3g} run-steps "
+              f"at {rate:9.0f}/s ({threads} threads): {hours * 60:6.1f} min", flush=True)
+    by = {}
+    for row in rows:
+        by.setdefault(row["experiment"], []).append(row)
+    print(f"per experiment, on {cores} cores (core-minutes / {cores}):")
+    for name, part in by.items():
+        core = sum(r["core_hours"] for r in part) * 60
+        print(f"  {name:16s} {sum(r['runs'] for r in part):5d} runs "
+              f"{sum(r['run_steps'] for r in part):10.3g} run-steps  {core / cores:6.1f} min")
+    total = sum(r["core_hours"] for r in rows) * 60 / cores
+    print(f"  {'all':16s} {sum(r['runs'] for r in rows):5d} runs "
+          f"{sum(r['run_steps'] for r in rows):10.3g} run-steps  {total:6.1f} min")
+    return rows
+
+
 def naive_model(run, dataset, device: str | torch.device = "cpu"):
     """(a) for `run` on `device`: its module, torch.optim optimizer, inputs and labels."""
     dtype = getattr(torch, run.train.dtype)
-    W0 = to_filters(network(run).impl().init_weights(run)[None])[0].to(device, dtype)
-    model = naive.TwoLayerCNN(W0, run.model.q)  # the filters w_{j,r}: [2, m, d]
+    W0 = to_filters(network(run).impl().init_weights(run)[None])[0].contiguous()
+    model = naive.TwoLayerCNN(W0.to(device, dtype), run.model.q)  # w_{j,r}: [2, m, d]
     opt = naive.make_optimizer(run.optimizer["name"], model.parameters(), run.optimizer["lr"],
                                run.optimizer["weight_decay"])
     x = torch.as_tensor(dataset.train.x).to(device, dtype)
@@ -184,9 +250,18 @@ def main() -> None:
     parser.add_argument("--lockstep", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--out", default=str(ROOT / "results/benchmarks/engine.json"))
     parser.add_argument("--engine", default="auto", help="train.engine (default: auto)")
+    parser.add_argument("--estimate", metavar="CONFIG",
+                        help="instead: each experiment's training time for a workflow config")
     args = parser.parse_args()
     global ENGINE
     ENGINE = args.engine
+    if args.estimate:
+        rows = estimate(args.estimate, args.seconds)
+        out = Path(args.out).with_name(f"estimate-{Path(args.estimate).stem}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
     seconds, rounds = (0.3, 2) if args.quick else (args.seconds, args.rounds)
 
     base = run_config("adam", N)

@@ -301,9 +301,11 @@ def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_pa
     config = {**TINY_WORKFLOW, "runs_per_job": 2}
     overlay = ROOT / "config/gpu.yaml"
     proc = run_workflow(tmp_path, config, str(overlay), "--workflow-profile",
-                        str(ROOT / "profiles/gpu"), "-n")
+                        str(ROOT / "profiles/gpu"), "-n", "--set-resources",
+                        "train:runtime=77")
     assert proc.returncode == 0, proc.stderr
-    merged = {**config, **yaml.safe_load(overlay.read_text())}  # top-level keys of its own
+    merged = {"gpu_memory_gb": 40,  # the schema's default, which the overlay keeps
+              **config, **yaml.safe_load(overlay.read_text())}  # top-level keys of its own
     groups = ex.lockstep_groups(ex.plan(merged), 2, merged["gpu_runs_per_job"],
                                 merged["gpu_memory_gb"])
     cnn = [g for g in groups if g.runs[0].config.model.name == "two_layer_cnn"]
@@ -317,6 +319,8 @@ def test_the_gpu_overlay_and_profile_plan_gpu_jobs_sized_by_device_memory(tmp_pa
     planned = {job.split(":")[0]: job for job in jobs if job.startswith("train_")}
     assert sorted(planned) == sorted(f"train_{g.name}" for g in groups)
     assert all("gpu=1" in job for job in planned.values())
+    # what --set-resources gives `train` reaches every training rule (a GPU partition)
+    assert all("runtime=77" in job for job in planned.values())
 
 
 def test_a_gpu_job_states_its_device_memory_and_refuses_a_group_that_cannot_fit(

@@ -58,7 +58,7 @@ def test_without_the_data_nothing_is_planned_and_the_claims_say_why(tmp_path):
         assert (f"experiment '{name}' is not planned: CIFAR-10 not found: "
                 f"'{DATA}/data_batch_1' does not exist; download") in proc.stderr
     assert not (tmp_path / "results" / "runs").exists()
-    claims = (tmp_path / "results" / "claims.md").read_text()
+    claims = (tmp_path / "results" / "cifar" / "claims.md").read_text()  # its name's folder
     row = next(line for line in claims.splitlines() if "E2.resnet18.sgd_beats_adam" in line)
     assert claims.index(row) > claims.index("## Not run in this config")
     assert f"not planned: CIFAR-10 not found: '{DATA}/data_batch_1'" in row
@@ -83,7 +83,7 @@ def test_the_config_runs_end_to_end_shrunk_on_a_small_fixture(tmp_path):
     results = tmp_path / "results"
     planned = ex.plan(config)
     for name, experiment in planned.items():
-        summary = xr.open_dataset(results / name / "summary.nc", engine="netcdf4")
+        summary = xr.open_dataset(results / "cifar" / name / "summary.nc", engine="netcdf4")
         assert int((summary["status"] == "completed").sum()) == len(experiment.runs)
         summary.close()
     run = xr.open_dataset(planned["zou_e2"].runs[0].path.replace("results", str(results), 1),
@@ -93,7 +93,7 @@ def test_the_config_runs_end_to_end_shrunk_on_a_small_fixture(tmp_path):
                                            "classifier.weight"]
     run.close()
     assert not list(results.rglob("*.checkpoint"))  # spent checkpoints are removed
-    claims = (results / "claims.md").read_text()
+    claims = (results / "cifar" / "claims.md").read_text()
     for claim in ("E2.sgd_beats_adam", "E5.decay.adam_spikes", "E8.cifar.padam_beats_adam",
                   "E6.cifar.rmed"):
         row = next(line for line in claims.splitlines() if claim in line)

@@ -146,3 +146,27 @@ def test_unset_drops_a_key_and_a_foreign_key_says_how(config_file, capsys):
     assert main(["config", cfg, "--unset", "optimizer.nothing"]) == 2
     assert "'optimizer.nothing': --unset: the config does not set this key" in \
         capsys.readouterr().err
+
+
+def test_a_workflow_config_is_named_as_one(capsys):
+    """`adamgen config config/tiny.yaml` used to answer '--unset experiments'."""
+    from pathlib import Path
+
+    tiny = Path(__file__).resolve().parents[1] / "config" / "tiny.yaml"
+    assert main(["config", str(tiny)]) == 2
+    err = capsys.readouterr().err
+    assert "is a workflow config (it has 'experiments'), not one run's config" in err
+    assert f"snakemake --configfile {tiny}" in err and "--unset" not in err
+
+
+def test_every_train_option_has_help():
+    text = _parser_help("train")
+    assert "--progress-every SECONDS" in text and "progress line" in text
+
+
+def _parser_help(command: str) -> str:
+    from adamgen.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[command].format_help()

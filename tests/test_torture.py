@@ -118,7 +118,7 @@ def _numbers(path) -> xr.Dataset:
 def _results(workdir) -> dict:
     return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(
         list((workdir / "results" / "runs").rglob("*.nc"))
-        + list((workdir / "results").glob("*/convex/*.nc")))}
+        + list((workdir / "results").glob("**/convex/*.nc")))}
 
 
 @pytest.mark.slow
@@ -375,7 +375,7 @@ def test_kill_9_at_random_points_then_a_plain_rerun_loses_nothing(tiny_workflow,
     proc = run_workflow(workdir, config, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((workdir / "results" / "runs").rglob("*.nc"))
-    fits = sorted((workdir / "results" / "tiny_convex" / "convex").glob("*.nc"))
+    fits = sorted((workdir / "results" / "tiny" / "tiny_convex" / "convex").glob("*.nc"))
     assert len(runs) == 7 and len(fits) == 1
     for path in runs + fits:
         reference = tiny_workflow / path.relative_to(workdir)

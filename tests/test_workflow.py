@@ -50,9 +50,9 @@ def planned(workdir: Path, config: dict) -> set[tuple[str, str]]:
 def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
     """The aggregation, table and figure jobs of an experiment, and the target rule."""
     experiment = ex.plan(config)[name]
-    base = f"results/{name}"
+    base = f"results/tiny/{name}"
     jobs = {("aggregate", f"{base}/summary.nc"), ("make_tables", f"{base}/tables/final.csv"),
-            ("claims", "results/claims.md"), ("all", "")}
+            ("claims", "results/tiny/claims.md"), ("all", "")}
     for kind in figures.FIGURES.values():
         for figure in kind.stems(experiment):
             jobs.add((f"plot_{kind.name}", f"{base}/figures/{figure}.png"))
@@ -72,7 +72,7 @@ def finished(tiny_workflow):
 
 
 def test_the_workflow_produces_summary_tables_and_figures(finished):
-    results = finished / "results" / "tiny"
+    results = finished / "results" / "tiny" / "tiny"
     summary = xr.open_dataset(results / "summary.nc", engine="netcdf4")
     assert list(summary["final_test_error"].dims) == ["optimizer", "batch_size", "weight_decay",
                                                       "seed"]
@@ -92,7 +92,7 @@ def test_the_workflow_produces_summary_tables_and_figures(finished):
 
 
 def test_the_workflow_fits_the_convex_counterpart_on_the_same_data(finished):
-    results = finished / "results"
+    results = finished / "results" / "tiny"
     summary = xr.open_dataset(results / "tiny_convex" / "summary.nc", engine="netcdf4")
     assert summary["seed"].values.tolist() == [0, 1]
     assert summary["optimizer"].values.tolist() == ["adam", "gd"]
@@ -100,16 +100,16 @@ def test_the_workflow_fits_the_convex_counterpart_on_the_same_data(finished):
     assert (results / "tiny_convex" / "figures" / "convex.png").stat().st_size > 1000
     # no data set of its own: it reads the CNN runs' files
     datasets = {r.data_path for e in ex.plan(TINY).values() for r in e.runs}
-    assert len(list((results / "data").rglob("*.nc"))) == len(datasets)
+    assert len(list((finished / "results" / "data").rglob("*.nc"))) == len(datasets)
 
 
 def test_the_claims_report_has_every_verdict_and_the_workflow_still_succeeds(finished):
-    md = (finished / "results" / "claims.md").read_text()
+    md = (finished / "results" / "tiny" / "claims.md").read_text()
     assert "5 holds, 1 fails, 0 inconclusive, 1 not run of 7 claims" in md
     assert "written to fail" in md  # a failing row carries its explanation
-    rows = (finished / "results" / "claims.csv").read_text().splitlines()
+    rows = (finished / "results" / "tiny" / "claims.csv").read_text().splitlines()
     assert rows[0].startswith("id,kind,claim,source") and len(rows) == 8
-    assert "<table>" in (finished / "results" / "claims.html").read_text()
+    assert "<table>" in (finished / "results" / "tiny" / "claims.html").read_text()
 
 
 def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
@@ -117,7 +117,7 @@ def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
     claims_file.write_text((ROOT / "config" / "claims_tiny.yaml").read_text()
                            .replace('expect: "<= 1"', 'expect: "<= 0.5"'))
     config = {**copy.deepcopy(TINY), "claims": str(claims_file)}
-    assert planned(finished, config) == {("claims", "results/claims.md"), ("all", "")}
+    assert planned(finished, config) == {("claims", "results/tiny/claims.md"), ("all", "")}
 
 
 def test_a_finished_workflow_plans_nothing(finished):
@@ -150,9 +150,17 @@ def test_changing_a_data_parameter_plans_new_data_and_the_runs_that_use_it(finis
 
 
 def test_the_report_bundles_every_figure_and_table(finished):
+    """`snakemake --report` runs clean (reStructuredText errors are printed, not raised: the
+    rmed caption's |H_ii| was an undefined substitution) and its introduction names every
+    experiment of the config with its description."""
     proc = snakemake(finished, TINY, "--report", "report.html")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ERROR" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    assert "WARNING/2" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
     html = (finished / "report.html").read_text()
+    for name in [*TINY["experiments"], *TINY["convex"]]:
+        assert name in html, name
+    assert "tiny benign/harmful phase diagram" in html
     for figure in figures.names(ex.plan(TINY)["tiny"]):
         assert f"{figure}.png" in html
     assert "final.csv" in html and "Zou et al. Fig. 2" in html
@@ -262,3 +270,32 @@ def test_adding_a_run_to_a_lockstep_grid_redoes_no_finished_run(finished_lockste
     assert {path: digest(path) for path in old} == old  # finished runs untouched
     assert all((workdir / path).exists() for path in new)
     assert planned(workdir, config) == downstream(config)  # what is left: the aggregation
+
+
+def test_two_configs_keep_their_own_claims_and_share_their_runs(finished, tmp_path):
+    """A named config writes under results/<name>/; another config in the same directory
+    (the tiny one's `tiny` experiment alone, unnamed like the default config) writes under
+    results/ and trains nothing: its runs are the named config's files. Both claims pages
+    stay."""
+    import shutil
+
+    workdir = tmp_path / "two"
+    shutil.copytree(finished, workdir, symlinks=True)
+    before = (workdir / "results" / "tiny" / "claims.md").read_text()
+    other = {"experiments": {"tiny": copy.deepcopy(TINY["experiments"]["tiny"])},
+             "claims": TINY["claims"]}
+    assert not any(rule.startswith("train") for rule, _ in planned_outputs(workdir, other))
+    proc = snakemake(workdir, other, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (workdir / "results" / "tiny" / "claims.md").read_text() == before
+    mine = (workdir / "results" / "claims.md").read_text()
+    assert mine != before and "experiment 'tiny_e7' not in config" in mine
+    assert (workdir / "results" / "tiny" / "summary.nc").exists()  # its own summary
+    assert (workdir / "results" / "tiny" / "tiny" / "summary.nc").exists()  # the other's
+
+
+def test_a_config_name_that_is_a_shared_folder_is_refused(tmp_path):
+    proc = snakemake(tmp_path, {**TINY, "name": "runs"}, "--dry-run")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "config key 'name'" in out and "runs" in out, out[-2000:]

@@ -121,12 +121,22 @@ def _mark_divergence(ax, cell: xr.Dataset, title: str) -> str:
     epochs, ran = _diverged(cell)
     for k, e in enumerate(epochs):
         ax.axvline(e, color="red", ls=":", lw=1.5, label="a seed diverged" if k == 0 else None)
-    return f"{title} [{len(epochs)}/{ran} diverged]" if epochs else title
+    return f"{title} [{len(epochs)}/{ran} diverged]".strip() if epochs else title
+
+
+# a trajectory figure draws at most this many grid points (more cannot be read); a larger grid
+# shows this many, evenly spaced, and its title says where every point is
+MOST_PANELS = 16
 
 
 def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple], ylabel: str,
                   title: str) -> plt.Figure:
     cells = _cells(summary, optimizer)
+    total = len(cells)
+    if total > MOST_PANELS:
+        cells = [cells[k] for k in np.linspace(0, total - 1, MOST_PANELS).round().astype(int)]
+        title += (f"; {MOST_PANELS} of its {total} grid points, evenly spaced (every point: "
+                  "the experiment's tables/final.csv and summary.nc)")
     fig, axes = _panels(len(cells))
     epoch = summary["epoch"].values
     for ax, (point, cell) in zip(axes, cells, strict=False):
@@ -143,7 +153,7 @@ def _trajectories(summary: xr.Dataset, optimizer: str, series: list[tuple], ylab
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.set_title(_mark_divergence(ax, cell, _label(point) or optimizer))
+        ax.set_title(_mark_divergence(ax, cell, _label(point)))  # the optimizer: in the title
         ax.grid(alpha=0.3)
     _legend_below(fig, axes)
     _title(fig, f"{summary.attrs['experiment']}, {optimizer}: {title}")
@@ -329,8 +339,9 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
 
     Tang's bounds are white lines in (λ, B) coordinates, with constant 1: Adam's stall point
     σ_0^{q−2} (Cor. 4.3, dashed); AdamW's admissible window from the lower end B²/n ∧ 1
-    (dashed) to the upper end Õ(1) (dotted, at λ = 1). Where training fails (mean final train
-    error ≥ 0.25) a red bar marks the left edge of the first failing cell of each row.
+    (dashed) to the upper end Õ(1) (dotted, at λ = 1). Cells where training fails (mean final
+    train error ≥ 0.25) are hatched and outlined in red, inside the cell, so that a failing
+    cell on the panel's edge shows too.
     """
     error, train = _seed_mean(summary, "final_test_error"), _seed_mean(summary,
                                                                        "final_train_error")
@@ -359,16 +370,29 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
         fails = fit.transpose("batch_size", "weight_decay").values >= 0.25
         edges = _edges(lams, bool((lams > 0).all()))
         yedges = _edges(bs, bool((bs > 0).all()))
-        for b in range(len(bs)):
-            hits = np.flatnonzero(fails[b])
-            if hits.size:
-                ax.plot([edges[hits[0]]] * 2, yedges[b:b + 2], color="red", lw=3,
-                        label="training fails from here on")
+        for b, w in zip(*np.nonzero(fails), strict=True):
+            _fail_cell(ax, edges[w:w + 2], yedges[b:b + 2])
         ax.set_title(", ".join(title))
     _legend_below(fig, axes, dark=True)
     _title(fig, f"{summary.attrs['experiment']}: final test error over B × λ (mean over "
                  "seeds), with Tang et al.'s bounds (constant 1)")
     return fig
+
+
+def _fail_cell(ax, xs: np.ndarray, ys: np.ndarray) -> None:
+    """A heatmap cell where training fails: hatched, with a red outline drawn inside it (in
+    axes-scale fractions of the cell, on linear or log axes alike)."""
+    def inset(lo: float, hi: float, log: bool) -> tuple[float, float]:
+        if log:
+            a, b = np.log10(lo), np.log10(hi)
+            return 10 ** (a + 0.06 * (b - a)), 10 ** (b - 0.06 * (b - a))
+        return lo + 0.06 * (hi - lo), hi - 0.06 * (hi - lo)
+
+    (x0, x1), (y0, y1) = (inset(*xs, ax.get_xscale() == "log"),
+                          inset(*ys, ax.get_yscale() == "log"))
+    ax.add_patch(_pyplot().Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="red",
+                                     lw=1.8, hatch="//", label="training fails (train error "
+                                                               "≥ 0.25)"))
 
 
 def heatmap_eps(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:

@@ -5,11 +5,11 @@ rule aggregate:
     input:
         experiment_runs,
     output:
-        f"{planner.RESULTS}/{{experiment}}/summary.nc",
+        f"{OUT}/{{experiment}}/summary.nc",
     log:
-        f"{planner.RESULTS}/logs/{{experiment}}/aggregate.log",
+        f"{OUT}/logs/{{experiment}}/aggregate.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/{{experiment}}/aggregate.tsv"
+        f"{OUT}/benchmarks/{{experiment}}/aggregate.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -5,11 +5,11 @@ rule convex:
     input:
         data=lambda w: planner.data_path(CONVEX[w.convex].data_runs[int(w.seed)]),
     output:
-        update(f"{planner.RESULTS}/{{convex}}/convex/seed{{seed}}.nc"),
+        update(f"{OUT}/{{convex}}/convex/seed{{seed}}.nc"),
     log:
-        f"{planner.RESULTS}/logs/{{convex}}/convex-seed{{seed}}.log",
+        f"{OUT}/logs/{{convex}}/convex-seed{{seed}}.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/{{convex}}/convex-seed{{seed}}.tsv"
+        f"{OUT}/benchmarks/{{convex}}/convex-seed{{seed}}.tsv"
     conda:
         "../../environment.yml"
     params:
@@ -22,11 +22,11 @@ rule convex_summary:
     input:
         lambda w: [CONVEX[w.convex].fit_path(s) for s in CONVEX[w.convex].seeds],
     output:
-        f"{planner.RESULTS}/{{convex}}/summary.nc",
+        f"{OUT}/{{convex}}/summary.nc",
     log:
-        f"{planner.RESULTS}/logs/{{convex}}/summary.log",
+        f"{OUT}/logs/{{convex}}/summary.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/{{convex}}/summary.tsv"
+        f"{OUT}/benchmarks/{{convex}}/summary.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -39,19 +39,19 @@ rule convex_summary:
 
 rule plot_convex:
     input:
-        f"{planner.RESULTS}/{{convex}}/summary.nc",
+        f"{OUT}/{{convex}}/summary.nc",
     output:
         png=report(
-            f"{planner.RESULTS}/{{convex}}/figures/convex.png",
+            f"{OUT}/{{convex}}/figures/convex.png",
             caption="../report/convex.rst",
             category="{convex}",
             subcategory="convex counterpart",
         ),
-        pdf=f"{planner.RESULTS}/{{convex}}/figures/convex.pdf",
+        pdf=f"{OUT}/{{convex}}/figures/convex.pdf",
     log:
-        f"{planner.RESULTS}/logs/{{convex}}/convex-figure.log",
+        f"{OUT}/logs/{{convex}}/convex-figure.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/{{convex}}/convex-figure.tsv"
+        f"{OUT}/benchmarks/{{convex}}/convex-figure.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -64,18 +64,18 @@ rule claims:
         claims=CLAIMS,
         summaries=summaries,
     output:
-        md=f"{planner.RESULTS}/claims.md",
-        csv=f"{planner.RESULTS}/claims.csv",
+        md=f"{OUT}/claims.md",
+        csv=f"{OUT}/claims.csv",
         html=report(
-            f"{planner.RESULTS}/claims.html",
+            f"{OUT}/claims.html",
             caption="../report/claims.rst",
             category="0 · claims",
             labels={"table": "claims of the papers, checked"},
         ),
     log:
-        f"{planner.RESULTS}/logs/claims.log",
+        f"{OUT}/logs/claims.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/claims.tsv"
+        f"{OUT}/benchmarks/claims.tsv"
     localrule: True
     conda:
         "../../environment.yml"

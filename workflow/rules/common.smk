@@ -43,6 +43,9 @@ CLAIMS = config["claims"]
 if not os.path.isabs(CLAIMS) and not os.path.exists(CLAIMS):
     CLAIMS = os.path.join(workflow.basedir, CLAIMS)
 
+# this config's summaries, tables, figures and claims: results/<name>/ (results/ unnamed);
+# run files and data sets are shared by every config (content-addressed)
+OUT = planner.outputs(config)
 RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 # one job per run (rules `train`, `dataset`), or jobs of lockstep groups (`train_<group>`,
 # `data_<k>`): with runs_per_job > 1, and always where runs go to a GPU in groups
@@ -64,6 +67,14 @@ DATASETS |= {
     planner.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
 DATA_GROUPS = planner.data_groups(DATASETS, config["runs_per_job"]) if GROUPED else []
+# what --set-resources (or a profile's set-resources) gives rule `train` applies to every
+# training rule, the grouped ones (train_<group>) too: e.g. a Slurm partition with GPUs
+TRAIN_RESOURCES = {
+    name: getattr(value, "raw", value)
+    for name, value in workflow.resource_settings.overwrite_resources.get(
+        "train", {}
+    ).items()
+}
 
 
 wildcard_constraints:
@@ -126,7 +137,7 @@ def experiment_manifest(wildcards):
 
 
 def experiment_outputs(name):
-    base = f"{planner.RESULTS}/{name}"
+    base = f"{OUT}/{name}"
     out = [f"{base}/summary.nc"]
     out += [f"{base}/tables/final.{suffix}" for suffix in ("csv", "md", "tex")]
     for figure in figures.names(EXPERIMENTS[name]):
@@ -145,7 +156,7 @@ def figure_wildcards(kind):
 
 
 def convex_outputs(name):
-    base = f"{planner.RESULTS}/{name}"
+    base = f"{OUT}/{name}"
     return [
         f"{base}/summary.nc",
         f"{base}/figures/convex.png",
@@ -161,7 +172,7 @@ def summaries(wildcards=None):
 
 
 def claims_outputs():
-    return [f"{planner.RESULTS}/claims.{suffix}" for suffix in ("md", "csv", "html")]
+    return [f"{OUT}/claims.{suffix}" for suffix in ("md", "csv", "html")]
 
 
 def final_outputs():

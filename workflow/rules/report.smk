@@ -3,20 +3,20 @@
 
 rule make_tables:
     input:
-        f"{planner.RESULTS}/{{experiment}}/summary.nc",
+        f"{OUT}/{{experiment}}/summary.nc",
     output:
         csv=report(
-            f"{planner.RESULTS}/{{experiment}}/tables/final.csv",
+            f"{OUT}/{{experiment}}/tables/final.csv",
             caption="../report/table.rst",
             category="{experiment}",
             subcategory="tables",
         ),
-        md=f"{planner.RESULTS}/{{experiment}}/tables/final.md",
-        tex=f"{planner.RESULTS}/{{experiment}}/tables/final.tex",
+        md=f"{OUT}/{{experiment}}/tables/final.md",
+        tex=f"{OUT}/{{experiment}}/tables/final.tex",
     log:
-        f"{planner.RESULTS}/logs/{{experiment}}/tables.log",
+        f"{OUT}/logs/{{experiment}}/tables.log",
     benchmark:
-        f"{planner.RESULTS}/benchmarks/{{experiment}}/tables.tsv"
+        f"{OUT}/benchmarks/{{experiment}}/tables.tsv"
     localrule: True
     conda:
         "../../environment.yml"
@@ -31,19 +31,19 @@ for kind in figures.FIGURES.values():
         name:
             f"plot_{kind.name}"
         input:
-            f"{planner.RESULTS}/{{experiment}}/summary.nc",
+            f"{OUT}/{{experiment}}/summary.nc",
         output:
             png=report(
-                f"{planner.RESULTS}/{{experiment}}/figures/{kind.stem}.png",
+                f"{OUT}/{{experiment}}/figures/{kind.stem}.png",
                 caption=f"../report/{kind.caption}.rst",
                 category="{experiment}",
                 subcategory=kind.subcategory,
             ),
-            pdf=f"{planner.RESULTS}/{{experiment}}/figures/{kind.stem}.pdf",
+            pdf=f"{OUT}/{{experiment}}/figures/{kind.stem}.pdf",
         log:
-            f"{planner.RESULTS}/logs/{{experiment}}/{kind.stem}.log",
+            f"{OUT}/logs/{{experiment}}/{kind.stem}.log",
         benchmark:
-            f"{planner.RESULTS}/benchmarks/{{experiment}}/{kind.stem}.tsv"
+            f"{OUT}/benchmarks/{{experiment}}/{kind.stem}.tsv"
         wildcard_constraints:
             **figure_wildcards(kind),
         localrule: True

@@ -46,7 +46,10 @@ else:
                 "../../environment.yml"
             threads: group.threads  # Snakemake caps it at --cores
             resources:
-                mem_mb=group.memory_mb(),
-                gpu=int(group.runs[0].config.train.device.startswith("cuda")),
+                **{
+                    "mem_mb": group.memory_mb(),
+                    "gpu": int(group.runs[0].config.train.device.startswith("cuda")),
+                }
+                | TRAIN_RESOURCES,
             script:
                 "../../scripts/train.py"
