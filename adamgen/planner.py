@@ -27,11 +27,15 @@ same run share its file.
 """
 
 import copy
+import hashlib
 import itertools
 import json
 import math
+import os
+import pickle
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import (
@@ -376,6 +380,15 @@ class LockstepGroup:
         return memory_mb(self.runs[0].config, len(self.runs), datasets)
 
     @property
+    def priority(self) -> int:
+        """The job's Snakemake priority: its run-steps' order of magnitude (tenths of a
+        decade). Jobs are started longest first, so that no long job is left to run alone on
+        one core at the end of the workflow (the run-steps order the paper config's jobs as
+        their measured times do: benchmarks/bench_engine.py --estimate)."""
+        steps = sum(r.config.train.epochs * r.config.steps_per_epoch for r in self.runs)
+        return int(10 * math.log10(max(1, steps)))
+
+    @property
     def threads(self) -> int:
         """As many as its engine uses well (the fast engine: one per run; the torch engine's
         small tensor programs gain little from a second thread, so its jobs take one and
@@ -413,6 +426,45 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
         for k in range(0, len(members), size):
             groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
+
+
+# where the workflow's main process leaves its plan for its jobs (`planned_runs`)
+PLAN_CACHE = Path(".snakemake") / "adamgen"
+
+
+def _code_digest() -> str:
+    """A digest of adamgen's source: a saved plan is only valid for the code that made it."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _plan_file(config: dict) -> Path:
+    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return PLAN_CACHE / f"plan-{key[:16]}-{_code_digest()}.pickle"
+
+
+def save_plan(config: dict, experiments: dict[str, Experiment]) -> None:
+    """The plan of `config`, for its jobs: planning the paper config takes about a second, and
+    every training job would plan it again to find its runs."""
+    path = _plan_file(config)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(pickle.dumps(experiments))
+    tmp.replace(path)
+
+
+def planned_runs(config: dict) -> dict[str, Run]:
+    """Every run of `config` by its path: from the plan its workflow saved (`save_plan`, made
+    by the same code from the same config), else planned here."""
+    try:
+        experiments = pickle.loads(_plan_file(config).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        experiments = plan(config)
+    return {r.path: r for e in experiments.values() for r in e.runs}
 
 
 def any_device_groups(experiments: dict[str, Experiment]) -> bool:

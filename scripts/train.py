@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # adamgen from this c
 from adamgen import jobs, logs, planner
 
 with logs.workflow_job(snakemake.log[0]):
-    runs = {r.path: r for e in planner.plan(snakemake.config).values() for r in e.runs}
+    runs = planner.planned_runs(snakemake.config)
     outs = list(snakemake.output)
     jobs.train_missing({p: runs[p].config for p in outs}, outs,
                        {p: runs[p].data_path for p in outs}, threads=snakemake.threads,

@@ -45,6 +45,7 @@ else:
             conda:
                 "../../environment.yml"
             threads: group.threads  # Snakemake caps it at --cores
+            priority: group.priority  # the longest jobs first
             resources:
                 **{
                     "mem_mb": group.memory_mb(),
