@@ -38,7 +38,8 @@ if workflow.is_main_process:
     for name, reason in UNAVAILABLE.items():
         logger.warning(f"adamgen: experiment '{name}' is not planned: {reason}")
     if not workflow.dryrun:
-        planner.save_plan(config, EXPERIMENTS)  # for the training jobs (planner.planned_runs)
+        # for the training jobs (planner.planned_runs)
+        planner.save_plan(config, EXPERIMENTS)
 
 # the claims file: relative to the working directory, else to this checkout
 CLAIMS = config["claims"]

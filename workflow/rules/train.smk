@@ -42,10 +42,10 @@ else:
                 f"{planner.RESULTS}/logs/lockstep/{group.name}.log",
             benchmark:
                 f"{planner.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
+            priority: group.priority  # the longest jobs first
             conda:
                 "../../environment.yml"
             threads: group.threads  # Snakemake caps it at --cores
-            priority: group.priority  # the longest jobs first
             resources:
                 **{
                     "mem_mb": group.memory_mb(),
