@@ -21,6 +21,7 @@ include: "workflow/rules/common.smk"
 onstart:
     record_owner()  # so that a later run can remove the lock if this process is killed hard
     check_devices()  # GPU jobs on a machine without one: one line now, not failed jobs later
+    no_rate_limit_here()  # a local run's scheduler looks when a job ends, not on timers
 
 
 # Light jobs that read one summary (or a handful of files) are marked `localrule: True`: they

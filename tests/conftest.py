@@ -57,7 +57,7 @@ TINY_WORKFLOW = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
-              background: bool = False):
+              background: bool = False, timeout: float | None = None):
     """Run this checkout's workflow in `workdir` on `config` (written to workdir/config.yaml).
 
     In the background, Snakemake leads a process group of its own with its jobs, so that a
@@ -71,7 +71,7 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
     if background:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=env, start_new_session=True)
-    return subprocess.run(argv, capture_output=True, text=True, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

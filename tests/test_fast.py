@@ -149,6 +149,31 @@ def test_adam_without_bias_correction_matches():
     _assert_close(fast.weights(), ref.weights(), 1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_padam_at_p_0_gives_the_power_loops_numbers_bit_for_bit(dtype):
+    """Padam's p = 0 loop skips (√v_max + ε)^0, which IEEE 754 makes 1 for every base (0, a
+    subnormal, inf and nan included): its weights and state equal the power loop's."""
+    rng = np.random.default_rng(0)
+    n = 4096
+    special = np.array([0.0, np.finfo(dtype).tiny / 4, np.inf, np.nan, 1e30, -1e-30], dtype)
+    W = rng.standard_normal(n).astype(dtype)
+    G = np.concatenate([special, rng.standard_normal(n - len(special))]).astype(dtype)
+    S = np.abs(rng.standard_normal((3, n))).astype(dtype)
+    S[2, :len(special)] = np.abs(special)
+    H = np.zeros(10, dtype)
+    H[[kernels.LR, kernels.WD, kernels.BETA1, kernels.BETA2, kernels.EPS, kernels.ONE,
+       kernels.TINY]] = [1e-3, 1e-2, 0.9, 0.999, 1e-8, 1.0, np.finfo(dtype).tiny]
+    out = {}
+    for variant in (kernels.PADAM_POWER, kernels.PADAM_NONE):
+        w, g, s = W.copy(), G.copy(), S.copy()
+        for _ in range(3):
+            kernels._adam(w, g, s, H, False, variant, dtype(0.5), dtype(1.0))
+            g[:] = G
+        out[variant] = (w, s)
+    np.testing.assert_array_equal(out[kernels.PADAM_NONE][0], out[kernels.PADAM_POWER][0])
+    np.testing.assert_array_equal(out[kernels.PADAM_NONE][1], out[kernels.PADAM_POWER][1])
+
+
 def test_float32_matches_to_float32_precision():
     ref, fast = _engines("adam", ModelConfig(q=3, m=4), dtype=torch.float32)
     for engine in (ref, fast):

@@ -53,3 +53,35 @@ def test_jobs_read_the_plan_their_workflow_saved_and_only_for_their_config(tmp_p
     monkeypatch.setattr(planner, "_code_digest", lambda: "other code")
     planner.planned_runs(config)
     assert len(calls) == 2  # another version of adamgen plans for itself
+
+
+def test_training_jobs_share_the_cores_start_longest_first_after_every_data_set():
+    """The paper config's jobs: one thread each where there are more jobs than cores (side by
+    side, planner.job_threads), the engine's threads when a job has the machine or a cluster
+    node to itself; the torch engine's CPU jobs stop at 16 runs; priorities follow run-steps
+    and stay below the data rules' (workflow/rules/data.smk: 1000)."""
+    from pathlib import Path
+
+    from adamgen import planner
+    from adamgen.config import load_yaml
+    from adamgen.engines import choose
+    from adamgen.engines.dense import CPU_GROUP
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_yaml(root / "config" / "paper.yaml")
+    groups = planner.lockstep_groups(planner.plan(config), config["runs_per_job"])
+    engines = {g.name: choose(g.runs[0].config)[0].name for g in groups}
+    fast = [g for g in groups if engines[g.name] == "fast"]
+    dense = [g for g in groups if engines[g.name] == "torch"]
+    assert fast and dense and max(len(g.runs) for g in fast) > CPU_GROUP
+    assert max(len(g.runs) for g in dense) == CPU_GROUP < config["runs_per_job"]
+    assert {planner.job_threads(g, len(groups), 2) for g in groups} == {1}
+    big = max(fast, key=lambda g: len(g.runs))
+    assert planner.job_threads(big, 1, 16) == 16 and planner.job_threads(big, 3, 16) == 5
+    assert planner.job_threads(big, len(groups), None) == big.threads == len(big.runs)
+    assert planner.job_threads(dense[0], 1, 16) == 1  # the torch engine's CPU jobs: one
+    steps = {g.name: sum(r.config.train.epochs * r.config.steps_per_epoch for r in g.runs)
+             for g in groups}
+    by_steps = sorted(groups, key=lambda g: steps[g.name])
+    assert [g.priority for g in by_steps] == sorted(g.priority for g in groups)
+    assert by_steps[0].priority < by_steps[-1].priority < 1000

@@ -2,6 +2,7 @@
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,22 @@ def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
                            .replace('expect: "<= 1"', 'expect: "<= 0.5"'))
     config = {**copy.deepcopy(TINY), "claims": str(claims_file)}
     assert planned(finished, config) == {("claims", "results/tiny/claims.md"), ("all", "")}
+
+
+def test_a_local_run_is_not_held_by_snakemakes_job_rate_limit(finished, tmp_path):
+    """With one job an hour allowed, the claims job and the target rule would take an hour;
+    a local run has no such limit (workflow/rules/common.smk, no_rate_limit_here), so it
+    ends in seconds."""
+    workdir = tmp_path / "finished"
+    shutil.copytree(finished, workdir, symlinks=True)
+    claims_file = tmp_path / "claims.yaml"
+    claims_file.write_text((ROOT / "config" / "claims_tiny.yaml").read_text()
+                           .replace('expect: "<= 1"', 'expect: "<= 0.5"'))
+    config = {**copy.deepcopy(TINY), "claims": str(claims_file)}
+    proc = snakemake(workdir, config, "--cores", "2", "--max-jobs-per-timespan", "1/1h",
+                     timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 of 2 steps (100%) done" in proc.stderr
 
 
 def test_a_finished_workflow_plans_nothing(finished):

@@ -16,6 +16,9 @@ from .base import Engine, EngineKey, Footprint, host_memory
 
 COMPILE_MODES = ("auto", "off", "default", "reduce-overhead")
 
+# the most runs of a CPU job of the torch engine (TorchEngine.group_size)
+CPU_GROUP = 16
+
 
 class TorchEngine(Engine):
     name = "torch"
@@ -41,6 +44,15 @@ class TorchEngine(Engine):
 
     def device_groups(self, run) -> bool:
         return run.train.device != "cpu"
+
+    def group_size(self, run, runs_per_job: int, gpu_runs_per_job: int | str,
+                   gpu_memory_gb: float) -> int:
+        """On the CPU at most CPU_GROUP runs a job: its dense programs lose a fifth to a
+        quarter of their speed per run-step past that (the paper config's E7 jobs, 45 runs
+        against 16: 0.72-0.86x for all but the smallest batches, benchmarks/bench_engine.py
+        --estimate)."""
+        size = super().group_size(run, runs_per_job, gpu_runs_per_job, gpu_memory_gb)
+        return size if self.device_groups(run) else min(size, CPU_GROUP)
 
     def program(self):
         from .dense_program import DenseLockstep  # lazy: torch loads when a run trains

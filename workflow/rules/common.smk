@@ -63,6 +63,10 @@ LOCKSTEP = (
     if GROUPED
     else []
 )
+# training jobs with a run file still missing, and the cores they share here (None: on a
+# cluster, each job on a node of its own): a job's threads (planner.job_threads)
+TRAINING_JOBS = sum(not all(os.path.exists(p) for p in g.paths) for g in LOCKSTEP)
+LOCAL_CORES = workflow.cores if workflow.resource_settings.nodes is None else None
 DATASETS = {
     run.data_path: run.config for run in RUNS.values() if run.data_path
 }  # one run stands for its data set (images read by the training job have none)
@@ -103,6 +107,26 @@ def check_devices():
             "config/gpu.yaml), but this machine has none (torch sees no GPU); run them where "
             "one is (a cluster profile such as profiles/slurm), or leave the GPU overlay out"
         )
+
+
+def no_rate_limit_here():
+    """Jobs on this machine (Snakemake's local executor) are not rate limited.
+
+    Snakemake's job rate limiter (--max-jobs-per-timespan, 100 per second by default) asks the
+    scheduler to look again one timespan after every look it makes; a look started by a
+    finished job starts one more such chain, so after N jobs there are N chains. On the paper
+    config (about 280 jobs) the main process looked 10-28 times a second near the end, each
+    look statting every ready job's inputs: a quarter to a half of one of the two cores the
+    jobs were given. The timers also hold Snakemake's exit for up to one timespan. Locally
+    the cores already bound the jobs; a cluster executor keeps its limit (profiles/slurm).
+    """
+    plugin, scheduler = workflow.executor_plugin, getattr(workflow, "scheduler", None)
+    if (
+        plugin is not None
+        and plugin.name == "local"
+        and hasattr(scheduler, "job_rate_limiter")
+    ):
+        scheduler.job_rate_limiter = None
 
 
 def _run(wildcards):

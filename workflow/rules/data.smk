@@ -13,6 +13,7 @@ if not GROUPED:
             f"{planner.RESULTS}/logs/data/{{spec}}/seed{{seed}}.log",
         benchmark:
             f"{planner.RESULTS}/benchmarks/data/{{spec}}/seed{{seed}}.tsv"
+        priority: 1000  # before every training job (planner.LockstepGroup.priority)
         conda:
             "../../environment.yml"
         params:
@@ -32,6 +33,7 @@ else:
                 f"{planner.RESULTS}/logs/data/group{group.name}.log",
             benchmark:
                 f"{planner.RESULTS}/benchmarks/data/group{group.name}.tsv"
+            priority: 1000  # before every training job (planner.LockstepGroup.priority)
             conda:
                 "../../environment.yml"
             params:

@@ -45,7 +45,7 @@ else:
             priority: group.priority  # the longest jobs first
             conda:
                 "../../environment.yml"
-            threads: group.threads  # Snakemake caps it at --cores
+            threads: planner.job_threads(group, TRAINING_JOBS, LOCAL_CORES)
             resources:
                 **{
                     "mem_mb": group.memory_mb(),
