@@ -14,10 +14,10 @@ B = 2, 20 and 200. Columns:
     (c) lockstep    R runs advanced together (each its own seed, data and learning rate)
 
 With `--estimate CONFIG`, it times one lockstep group of each kind of job the config plans
-(each experiment's runs that share a program) for `--seconds` after a warm-up, and multiplies
-the rate by the run-steps of every job of that kind: the training time of each experiment on
-this machine, with the jobs' own threads (a fast-engine job takes the cores, torch-engine jobs
-one core each, side by side); probes, data sets and summaries are not in it.
+(runs that share a lockstep program) for `--seconds` after a warm-up, and multiplies the rate
+by the run-steps of every job of that kind, shared out among the experiments of its runs: the
+training time of each experiment on this machine, with the jobs' engine threads (the fast
+engine's two counted as two cores); probes, start-up, data sets and summaries are not in it.
 
 Ratios are run-steps per second over (a), from this run. The host's speed drifts (these are
 shared virtual machines), so each cell interleaves its measurements: `--rounds` rounds of
@@ -110,7 +110,9 @@ class Adamgen:
 
 def estimate(config_path: str, seconds: float) -> list[dict]:
     """Per experiment of a workflow config: its run-steps and the hours its training takes
-    here, from one group of each kind of job (experiment × lockstep program) timed."""
+    here, from one group of each kind of job (lockstep program) timed. A job's time goes to the
+    experiments of its runs by their run-steps (a run two experiments share counts for the
+    first, as the workflow trains it once)."""
     import os
 
     import numba
@@ -125,13 +127,12 @@ def estimate(config_path: str, seconds: float) -> list[dict]:
     for name, experiment in planned.items():
         for run in experiment.runs:
             owner.setdefault(run.path, name)
-    kinds: dict[tuple, list] = {}
+    kinds: dict[str, list] = {}
     for group in lockstep_groups(planned, config.get("runs_per_job", 1)):
-        first = group.runs[0]
-        kinds.setdefault((owner[first.path], str(lockstep_key(first.config))), []).append(group)
+        kinds.setdefault(str(lockstep_key(group.runs[0].config)), []).append(group)
     cores = os.cpu_count() or 1
     rows = []
-    for (experiment, _), groups in kinds.items():
+    for groups in kinds.values():
         group = max(groups, key=lambda g: len(g.runs))
         runs = [r.config for r in group.runs]
         keys = list(dict.fromkeys(dataset_key(r) for r in runs))
@@ -140,30 +141,37 @@ def estimate(config_path: str, seconds: float) -> list[dict]:
         torch.set_num_threads(threads)
         numba.set_num_threads(threads)
         timer = Adamgen(runs, datasets, np.array([keys.index(dataset_key(r)) for r in runs]))
-        steps = runs[0].steps_per_epoch
-        rate = Timer(timer.advance, steps, len(runs)).measure(seconds)
-        total = sum(r.config.train.epochs * r.config.steps_per_epoch for g in groups
-                    for r in g.runs)
-        hours = total / rate / 3600
-        rows.append({"experiment": experiment, "optimizer": runs[0].optimizer["name"],
-                     "batch_size": runs[0].batch_size, "engine": choose(runs[0])[0].name,
-                     "jobs": len(groups), "runs": sum(len(g.runs) for g in groups),
-                     "run_steps": total, "run_steps_per_s": rate, "threads": threads,
-                     "hours": hours, "core_hours": hours * threads})
-        print(f"{experiment:16s} {rows[-1]['optimizer']:12s} B={rows[-1]['batch_size']:<4d} "
-              f"{rows[-1]['engine']:6s} {rows[-1]['runs']:4d} runs {total:10.3g} run-steps "
-              f"at {rate:9.0f}/s ({threads} threads): {hours * 60:6.1f} min", flush=True)
-    by = {}
+        rate = Timer(timer.advance, runs[0].steps_per_epoch, len(runs)).measure(seconds)
+        steps: dict[str, int] = {}
+        for r in (r for g in groups for r in g.runs):
+            steps[owner[r.path]] = (steps.get(owner[r.path], 0)
+                                    + r.config.train.epochs * r.config.steps_per_epoch)
+        for experiment, total in steps.items():
+            hours = total / rate / 3600
+            rows.append({"experiment": experiment, "optimizer": runs[0].optimizer["name"],
+                         "batch_size": runs[0].batch_size, "engine": choose(runs[0])[0].name,
+                         "jobs": len(groups), "runs": sum(owner[r.path] == experiment
+                                                          for g in groups for r in g.runs),
+                         "run_steps": total, "run_steps_per_s": rate, "threads": threads,
+                         "hours": hours, "core_hours": hours * threads})
+        print(f"{runs[0].optimizer['name']:12s} B={runs[0].batch_size:<4d} "
+              f"{choose(runs[0])[0].name:6s} {sum(len(g.runs) for g in groups):4d} runs in "
+              f"{len(groups)} jobs at {rate:9.0f} run-steps/s ({threads} threads): "
+              f"{sum(steps.values()) / rate / 60:6.1f} min", flush=True)
+    by: dict[str, list] = {}
     for row in rows:
         by.setdefault(row["experiment"], []).append(row)
-    print(f"per experiment, on {cores} cores (core-minutes / {cores}):")
-    for name, part in by.items():
+    print(f"per experiment, on {cores} cores (core-minutes, and core-minutes / {cores}):")
+    for name in planned:
+        part = by.get(name, [])
         core = sum(r["core_hours"] for r in part) * 60
         print(f"  {name:16s} {sum(r['runs'] for r in part):5d} runs "
-              f"{sum(r['run_steps'] for r in part):10.3g} run-steps  {core / cores:6.1f} min")
-    total = sum(r["core_hours"] for r in rows) * 60 / cores
+              f"{sum(r['run_steps'] for r in part):10.3g} run-steps  {core:6.1f} core-min "
+              f"{core / cores:6.1f} min")
+    total = sum(r["core_hours"] for r in rows) * 60
     print(f"  {'all':16s} {sum(r['runs'] for r in rows):5d} runs "
-          f"{sum(r['run_steps'] for r in rows):10.3g} run-steps  {total:6.1f} min")
+          f"{sum(r['run_steps'] for r in rows):10.3g} run-steps  {total:6.1f} core-min "
+          f"{total / cores:6.1f} min")
     return rows
 
 

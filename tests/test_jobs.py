@@ -85,3 +85,36 @@ def test_training_jobs_share_the_cores_start_longest_first_after_every_data_set(
     by_steps = sorted(groups, key=lambda g: steps[g.name])
     assert [g.priority for g in by_steps] == sorted(g.priority for g in groups)
     assert by_steps[0].priority < by_steps[-1].priority < 1000
+
+
+def test_the_estimate_shares_every_job_out_among_its_experiments(tmp_path):
+    """benchmarks/bench_engine.py --estimate: every run of the config is counted once, for the
+    first experiment that plans it, with its run-steps."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+    from conftest import TINY_WORKFLOW
+
+    from adamgen import planner
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import bench_engine
+
+    config = {**TINY_WORKFLOW, "runs_per_job": 4}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rows = bench_engine.estimate(str(path), 0.05)
+    owner = {}
+    for name, experiment in planner.plan(config).items():
+        for run in experiment.runs:
+            owner.setdefault(run.path, (name, run.config))
+    want = {}
+    for name, run in owner.values():
+        want[name] = want.get(name, 0) + run.train.epochs * run.steps_per_epoch
+    got = {}
+    for row in rows:
+        got[row["experiment"]] = got.get(row["experiment"], 0) + row["run_steps"]
+        assert row["run_steps_per_s"] > 0 and row["hours"] > 0
+    assert got == want and sum(r["runs"] for r in rows) == len(owner)
