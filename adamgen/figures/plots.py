@@ -334,6 +334,13 @@ def _predicted_lambdas(summary: xr.Dataset, optimizer: str, point: dict,
     return []
 
 
+def _reached(summary: xr.Dataset, sel: dict, a: str, b: str) -> dict:
+    """For .isel: the values of axes `a` and `b` at which some run at `sel` ran (any seed)."""
+    ran = summary["status"].sel(sel) != ""
+    ran = ran.any("seed") if "seed" in ran.dims else ran
+    return {a: ran.any(b).values, b: ran.any(a).values}
+
+
 def heatmap(summary: xr.Dataset) -> plt.Figure:
     """Final test error over B × λ: one panel per optimizer and value of any further axis.
 
@@ -349,12 +356,8 @@ def heatmap(summary: xr.Dataset) -> plt.Figure:
     fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
     for ax, (opt, point) in zip(axes, panels, strict=False):
         sel = {"optimizer": opt, **point}
-        grid = error.sel(sel)
-        ran = (summary["status"].sel(sel) != "")
-        ran = ran.any("seed") if "seed" in ran.dims else ran
-        keep_b, keep_w = ran.any("weight_decay").values, ran.any("batch_size").values
-        grid = grid.isel(batch_size=keep_b, weight_decay=keep_w)
-        fit = train.sel(sel).isel(batch_size=keep_b, weight_decay=keep_w)
+        reached = _reached(summary, sel, "batch_size", "weight_decay")
+        grid, fit = error.sel(sel).isel(reached), train.sel(sel).isel(reached)
         lams, bs = _mesh(ax, grid, "weight_decay", "batch_size", "final test error")
         title = [opt] + [_label({d: v}) for d, v in point.items()]
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
@@ -405,10 +408,8 @@ def heatmap_eps(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
     panels = _panel_points(summary, ("batch_size", "eps"))
     fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
     for ax, (opt, point) in zip(axes, panels, strict=False):
-        grid = error.sel(optimizer=opt, **point)
-        ran = summary["status"].sel(optimizer=opt, **point) != ""
-        ran = ran.any("seed") if "seed" in ran.dims else ran
-        grid = grid.isel(batch_size=ran.any("eps").values, eps=ran.any("batch_size").values)
+        sel = {"optimizer": opt, **point}
+        grid = error.sel(sel).isel(_reached(summary, sel, "batch_size", "eps"))
         eps, bs = _mesh(ax, grid, "eps", "batch_size", "final test error")
         values = grid.transpose("eps", "batch_size").values
         star = np.array([next((b for b, e in zip(bs, row, strict=True) if e >= threshold),
@@ -446,10 +447,8 @@ def phase(summary: xr.Dataset, threshold: float = 0.25) -> plt.Figure:
     panels = _panel_points(summary, ("data_n", "data_snr"))
     fig, axes = _panels(len(panels), height=PANEL[1] + 0.4)
     for ax, (opt, point) in zip(axes, panels, strict=False):
-        grid = error.sel(optimizer=opt, **point)
-        ran = summary["status"].sel(optimizer=opt, **point) != ""
-        ran = ran.any("seed") if "seed" in ran.dims else ran
-        grid = grid.isel(data_n=ran.any("data_snr").values, data_snr=ran.any("data_n").values)
+        sel = {"optimizer": opt, **point}
+        grid = error.sel(sel).isel(_reached(summary, sel, "data_n", "data_snr"))
         n, _ = _mesh(ax, grid, "data_n", "data_snr", "final test error")
         slope, intercept, star = boundary_fit(grid, threshold)
         ok = np.isfinite(star)

@@ -66,7 +66,13 @@ LOCKSTEP = (
 # training jobs with a run file still missing, and the cores they share here (None: on a
 # cluster, each job on a node of its own): a job's threads (planner.job_threads)
 TRAINING_JOBS = sum(not all(os.path.exists(p) for p in g.paths) for g in LOCKSTEP)
-LOCAL_CORES = workflow.cores if workflow.resource_settings.nodes is None else None
+# (resource_settings: workflow.cores raises where no --cores is given, as under --report;
+# None there too)
+LOCAL_CORES = (
+    workflow.resource_settings.cores
+    if workflow.resource_settings.nodes is None
+    else None
+)
 DATASETS = {
     run.data_path: run.config for run in RUNS.values() if run.data_path
 }  # one run stands for its data set (images read by the training job have none)
