@@ -50,6 +50,7 @@ class FastLockstep(Lockstep):
         self.flags = ((k.COUPLED if OPTIMIZERS[optimizer].coupled else 0)
                       | (k.AMSGRAD if "amsgrad" in variant else 0)
                       | (k.PADAM if "padam" in variant else 0)
+                      | (k.ROOTS if "padam" in variant and self.dtype == np.float32 else 0)
                       | (k.MOMENTUM_BUFFER if "momentum" in variant else 0)
                       | (k.BIAS_CORRECTION if hyper.get("bias_correction") else 0))
         R = len(self.W)
