@@ -174,6 +174,44 @@ def test_padam_at_p_0_gives_the_power_loops_numbers_bit_for_bit(dtype):
     np.testing.assert_array_equal(out[kernels.PADAM_NONE][1], out[kernels.PADAM_POWER][1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("coupled", [True, False])
+def test_adam_once_its_corrections_are_1_gives_the_plain_loops_numbers_bit_for_bit(dtype,
+                                                                                 coupled):
+    """Once 1 - β^t rounds to 1 in the weights' dtype, Adam's update takes a loop without the
+    divisions by the bias corrections (x / 1 = x): the same weights and state, bit for bit,
+    with zeros, subnormals, infinities and NaN among the gradients; and the kernel's update
+    picks it at such a step with the same numbers."""
+    rng = np.random.default_rng(1)
+    n = 4096
+    special = np.array([0.0, -0.0, np.finfo(dtype).tiny / 4, np.inf, -np.inf, np.nan, 1e30,
+                        -1e-30], dtype)
+    W = rng.standard_normal(n).astype(dtype)
+    G = np.concatenate([special, 1e-3 * rng.standard_normal(n - len(special))]).astype(dtype)
+    S = np.abs(1e-6 * rng.standard_normal((3, n))).astype(dtype)
+    H = np.zeros(10, dtype)
+    H[[kernels.LR, kernels.WD, kernels.BETA1, kernels.BETA2, kernels.EPS, kernels.ONE,
+       kernels.TINY]] = [1e-3, 1e-2, 0.9, 0.999, 1e-8, 1.0, np.finfo(dtype).tiny]
+    out = {}
+    for variant in (kernels.ADAM_PLAIN, kernels.ADAM_UNIT):
+        w, g, s = W.copy(), G.copy(), S.copy()
+        for _ in range(3):
+            kernels._adam(w, g, s, H, coupled, variant, dtype(1.0), dtype(1.0))
+            g[:] = G
+        out[variant] = (w, s)
+    w, g, s = W.copy(), G.copy(), S.copy()
+    t = 10**6  # 1 - β2^t is 1 in float32 and float64
+    flags = kernels.BIAS_CORRECTION | (kernels.COUPLED if coupled else 0)
+    for step in range(3):
+        kernels._update(kernels.ADAM, flags, w, g, s, H, t + step, np.empty(2, dtype))
+        g[:] = G
+    out["update"] = (w, s)
+    for key in (kernels.ADAM_UNIT, "update"):
+        for a, b in zip(out[key], out[kernels.ADAM_PLAIN], strict=True):
+            np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    assert not np.array_equal(out[kernels.ADAM_UNIT][0], W)
+
+
 def test_float32_matches_to_float32_precision():
     ref, fast = _engines("adam", ModelConfig(q=3, m=4), dtype=torch.float32)
     for engine in (ref, fast):
