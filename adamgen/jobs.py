@@ -29,10 +29,14 @@ def describe(run: RunConfig) -> str:
 
 
 def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[str, str],
-                  threads: int | None = None, progress_every: float = 10.0) -> list[str]:
+                  threads: int | None = None, progress_every: float = 10.0,
+                  chunks: list[int] | None = None) -> list[str]:
     """A workflow job: train the runs among `outs` whose files are missing, in lockstep.
 
-    `runs` maps a run file to its config and `data_paths` to its data file.
+    `runs` maps a run file to its config and `data_paths` to its data file. `chunks`: the
+    sizes of the lockstep groups `outs` holds, in order, trained one after the other
+    (`planner.training_jobs`; None: one group); a data file they share is read once, and the
+    run files of a group are written when it is done.
 
     Finished run files are kept, never redone: a run's path is a hash of its whole config and
     its data set is a deterministic function of the data settings and seed, so a regenerated
@@ -40,11 +44,17 @@ def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[
     that they stay newer than their data file and the next plan does not ask for them again.
     Returns the paths it trained.
     """
-    todo = [out for out in outs if not _kept(out)]
-    if todo:
-        train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
-                       threads=threads, progress_every=progress_every)
-    return todo
+    if sum(chunks or [len(outs)]) != len(outs):
+        raise ValueError(f"lockstep groups of {chunks} runs for {len(outs)} run files")
+    trained, loaded, start = [], {}, 0
+    for size in chunks or [len(outs)]:
+        todo = [out for out in outs[start:start + size] if not _kept(out)]
+        start += size
+        if todo:
+            train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
+                           threads=threads, progress_every=progress_every, loaded=loaded)
+        trained += todo
+    return trained
 
 
 def _kept(out: str) -> bool:
@@ -68,13 +78,15 @@ def convex_job(data_path: str, settings: dict, out: str) -> bool:
 
 
 def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str | None],
-                   threads: int | None = None, progress_every: float = 10.0) -> list[RunResult]:
+                   threads: int | None = None, progress_every: float = 10.0,
+                   loaded: dict | None = None) -> list[RunResult]:
     """Train runs in lockstep from their data files (None: generate) and write their run files.
 
     Every input is checked before training starts; files are written only when all is done.
+    `loaded`: data files already read (path → data set), added to as files are read.
     """
     check_fits(runs)
-    datasets, loaded = {}, {}
+    datasets, loaded = {}, {} if loaded is None else loaded
     for run, path in zip(runs, data_paths, strict=True):
         if path:
             if path not in loaded:

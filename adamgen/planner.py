@@ -356,10 +356,22 @@ def available(experiments: dict[str, Experiment]) -> tuple[dict[str, Experiment]
 
 @dataclass(frozen=True)
 class LockstepGroup:
-    """Runs that one job trains together (see `lockstep_groups`)."""
+    """Runs that one job trains: one lockstep group (see `lockstep_groups`), or several small
+    ones in turn (`training_jobs`), `chunks` giving their sizes in the order of `runs`."""
 
     name: str
     runs: tuple[Run, ...]
+    chunks: tuple[int, ...] = ()  # () : all of `runs` in one lockstep group
+
+    @property
+    def chunk_sizes(self) -> list[int]:
+        return list(self.chunks) or [len(self.runs)]
+
+    def parts(self) -> list[tuple[Run, ...]]:
+        """The lockstep groups the job trains, one after the other."""
+        ends = list(itertools.accumulate(self.chunk_sizes))
+        return [self.runs[end - size:end] for size, end in zip(self.chunk_sizes, ends,
+                                                                strict=True)]
 
     @property
     def paths(self) -> list[str]:
@@ -376,8 +388,10 @@ class LockstepGroup:
         return sources([r.config for r in self.runs])
 
     def memory_mb(self) -> int:
+        """Its largest lockstep group's, with every data set of the job (a job reads them all
+        once)."""
         datasets = len({(r.config.seed, r.config.data) for r in self.runs})
-        return memory_mb(self.runs[0].config, len(self.runs), datasets)
+        return max(memory_mb(part[0].config, len(part), datasets) for part in self.parts())
 
     @property
     def priority(self) -> int:
@@ -394,7 +408,7 @@ class LockstepGroup:
         """As many as its engine uses well (the fast engine: one per run; the torch engine's
         small tensor programs gain little from a second thread, so its jobs take one and
         Snakemake runs several side by side)."""
-        return choose(self.runs[0].config)[0].threads(len(self.runs))
+        return max(choose(part[0].config)[0].threads(len(part)) for part in self.parts())
 
 
 def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
@@ -427,6 +441,50 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
         for k in range(0, len(members), size):
             groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
     return groups
+
+
+def training_jobs(experiments: dict[str, Experiment], runs_per_job: int,
+                  gpu_runs_per_job: int | str = "auto",
+                  gpu_memory_gb: float = 40.0) -> list[LockstepGroup]:
+    """The workflow's training jobs: the lockstep groups (`lockstep_groups`), where those of
+    small lockstep programs go several to a job, trained one after the other.
+
+    A program (the runs sharing a `lockstep_key`) with at most `runs_per_job` runs is small
+    unless its engine sends it to a device in groups; small programs of one engine and data
+    model are taken in the order of their data files and packed into jobs of up to
+    `runs_per_job` runs, each program whole, with its lockstep groups as they are. A job's
+    numbers are those of its groups trained apart; what it saves is a job's start-up, and
+    reading a data file its groups share, once for each group (about 3 s a job on the paper
+    config). A group that is a job of its own keeps its name.
+    """
+    groups = lockstep_groups(experiments, runs_per_job, gpu_runs_per_job, gpu_memory_gb)
+    programs: dict[tuple, list[LockstepGroup]] = {}
+    for group in groups:
+        programs.setdefault(lockstep_key(group.runs[0].config), []).append(group)
+    jobs, small = [], []
+    for members in programs.values():
+        first = members[0].runs[0].config
+        runs = sum(len(g.runs) for g in members)
+        if runs > runs_per_job or choose(first)[0].device_groups(first):
+            jobs += members
+        else:
+            small.append(members)
+    def kind(members):
+        first = members[0].runs[0].config
+        return choose(first)[0].name, first.data.kind
+
+    small.sort(key=lambda members: (kind(members), members[0].data_paths[:1],
+                                    members[0].paths[0]))
+    bundle: list[LockstepGroup] = []
+    for members in small + [None]:
+        if bundle and (members is None or kind(members) != kind(bundle)
+                       or sum(len(g.runs) for g in bundle + members) > runs_per_job):
+            jobs.append(bundle[0] if len(bundle) == 1 else LockstepGroup(
+                f"{bundle[0].name}_{len(bundle)}g",
+                tuple(r for g in bundle for r in g.runs), tuple(len(g.runs) for g in bundle)))
+            bundle = []
+        bundle += members or []
+    return jobs
 
 
 def job_threads(group: LockstepGroup, jobs: int, cores: int | None) -> int:

@@ -12,4 +12,4 @@ with logs.workflow_job(snakemake.log[0]):
     outs = list(snakemake.output)
     jobs.train_missing({p: runs[p].config for p in outs}, outs,
                        {p: runs[p].data_path for p in outs}, threads=snakemake.threads,
-                       progress_every=5)
+                       progress_every=5, chunks=snakemake.params.get("chunks"))

@@ -26,6 +26,75 @@ def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_pat
     assert jobs.train_missing(runs, outs, data_paths) == []
 
 
+def test_a_job_trains_its_lockstep_groups_in_turn_with_their_numbers_apart(tiny, tmp_path,
+                                                                          monkeypatch):
+    """A job of several small lockstep programs (planner.training_jobs) trains them one after
+    the other: each run file holds what its group gives trained on its own, a data file the
+    groups share is read once, and sizes that do not add up to the run files are refused."""
+    import pytest
+    import xarray as xr
+
+    a, b = tiny(seed=0), tiny(seed=1)  # one program, two data sets
+    c = tiny(seed=0, optimizer={"name": "adam", "lr": 2e-3})  # another program
+    paths = {}
+    for seed in (0, 1):
+        paths[seed] = str(tmp_path / f"data{seed}.nc")
+        datafile.save(data.generate(a.data, seed), paths[seed])
+    reads = []
+    load = datafile.load
+    monkeypatch.setattr(datafile, "load", lambda path: reads.append(path) or load(path))
+    together = [str(tmp_path / f"{k}.nc") for k in "abc"]
+    runs = dict(zip(together, (a, b, c), strict=True))
+    data_paths = dict(zip(together, (paths[0], paths[1], paths[0]), strict=True))
+    with pytest.raises(ValueError, match="lockstep groups"):
+        jobs.train_missing(runs, together, data_paths, chunks=[2, 2])
+    assert jobs.train_missing(runs, together, data_paths, chunks=[2, 1]) == together
+    assert sorted(reads) == sorted(paths.values())  # seed 0's file once, for both groups
+    apart = [str(tmp_path / f"apart_{k}.nc") for k in "abc"]
+    for outs in (apart[:2], apart[2:]):
+        jobs.train_missing({o: runs[t] for o, t in zip(apart, together, strict=True)}, outs,
+                           {o: data_paths[t] for o, t in zip(apart, together, strict=True)})
+    for x, y in zip(together, apart, strict=True):
+        with xr.open_dataset(x) as one, xr.open_dataset(y) as other:
+            xr.testing.assert_identical(one.drop_attrs(), other.drop_attrs())
+            assert one.attrs["runs_in_lockstep"] == other.attrs["runs_in_lockstep"]
+
+
+def test_small_lockstep_programs_go_several_to_a_job_each_whole():
+    """The paper config's training jobs: the lockstep groups as they are (the torch engine's
+    CPU jobs stop at 16 runs), small programs several to a job, whole, of one engine and data
+    model, up to runs_per_job runs; a group alone in its job keeps its name."""
+    from adamgen import planner
+    from adamgen.config import load_yaml, lockstep_key
+    from adamgen.engines import choose
+
+    config = load_yaml(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")
+    planned = planner.plan(config)
+    groups = planner.lockstep_groups(planned, config["runs_per_job"])
+    training = planner.training_jobs(planned, config["runs_per_job"])
+    assert len(training) < len(groups) / 2
+    assert (sorted(tuple(r.path for r in part) for job in training for part in job.parts())
+            == sorted(tuple(g.paths) for g in groups))
+    names = {g.name for g in groups}
+    job_of = {path: job for job in training for path in job.paths}
+    for job in training:
+        parts = job.parts()
+        if len(parts) == 1:
+            assert job.name in names and not job.chunks
+        else:
+            assert len(job.runs) <= config["runs_per_job"]
+            assert len({(choose(p[0].config)[0].name, p[0].config.data.kind)
+                        for p in parts}) == 1
+        assert job.threads == max(choose(p[0].config)[0].threads(len(p)) for p in parts)
+    programs = {}
+    for group in groups:
+        programs.setdefault(lockstep_key(group.runs[0].config), []).append(group)
+    for members in programs.values():  # a program's groups share a job, or have one each
+        jobs_of = {job_of[g.paths[0]].name for g in members}
+        assert len(jobs_of) == 1 or jobs_of == {g.name for g in members}
+    assert any(len(job.parts()) > 1 and len(job.data_paths) > 1 for job in training)
+
+
 def test_jobs_read_the_plan_their_workflow_saved_and_only_for_their_config(tmp_path,
                                                                          monkeypatch):
     """Planning the paper config takes about a second, and every training job planned it again

@@ -54,7 +54,7 @@ RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 # `data_<k>`): with runs_per_job > 1, and always where runs go to a GPU in groups
 GROUPED = config["runs_per_job"] > 1 or planner.any_device_groups(EXPERIMENTS)
 LOCKSTEP = (
-    planner.lockstep_groups(
+    planner.training_jobs(
         EXPERIMENTS,
         config["runs_per_job"],
         config["gpu_runs_per_job"],

@@ -2,7 +2,8 @@
 # resolved config, so a run is redone exactly when one of its own settings changes.
 # With runs_per_job > 1, and for runs on a GPU whatever it is, runs sharing a lockstep program
 # are trained together, one rule per group; a group may span seeds and data settings, and then
-# reads several data files. Run files are marked update(): Snakemake never deletes a finished
+# reads several data files. Small programs go several to a job, trained one after the other
+# (planner.training_jobs). Run files are marked update(): Snakemake never deletes a finished
 # run before or after a job (a failed job restores it), and a job trains only the missing runs.
 
 
@@ -52,5 +53,7 @@ else:
                     "gpu": int(group.runs[0].config.train.device.startswith("cuda")),
                 }
                 | TRAIN_RESOURCES,
+            params:
+                chunks=group.chunk_sizes,  # its lockstep groups, trained in turn
             script:
                 "../../scripts/train.py"
