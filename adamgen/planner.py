@@ -398,8 +398,9 @@ class LockstepGroup:
         """The job's Snakemake priority: its run-steps' order of magnitude (tenths of a
         decade). Among ready jobs, those with the most run-steps start first, so that no long
         job is left to run alone at the end of the workflow. Run-steps are a proxy for time:
-        a step's cost also grows with the batch size, and Padam's power loop costs about 8x
-        Adam's (benchmarks/bench_engine.py --estimate measures each kind)."""
+        a step's cost also grows with the batch size, and Padam's power makes its step 3x
+        (float32, p = k/16) to 13x (any other p) Adam's at B = 2 (benchmarks/bench_padam.py;
+        benchmarks/bench_engine.py --estimate measures each kind)."""
         steps = sum(r.config.train.epochs * r.config.steps_per_epoch for r in self.runs)
         return int(10 * math.log10(max(1, steps)))
 
