@@ -149,27 +149,40 @@ def test_adam_without_bias_correction_matches():
     _assert_close(fast.weights(), ref.weights(), 1e-10)
 
 
+def _update_inputs(dtype, special, seed, scale=1.0):
+    """Weights, gradients (`special` values first), optimizer state and hyperparameters for
+    4096 weights of one run: the inputs of an update loop (`kernels._adam`)."""
+    rng = np.random.default_rng(seed)
+    n = 4096
+    special = np.array(special, dtype)
+    W = rng.standard_normal(n).astype(dtype)
+    G = np.concatenate([special, scale * rng.standard_normal(n - len(special))]).astype(dtype)
+    S = np.abs(scale**2 * rng.standard_normal((3, n))).astype(dtype)
+    H = np.zeros(10, dtype)
+    H[[kernels.LR, kernels.WD, kernels.BETA1, kernels.BETA2, kernels.EPS, kernels.ONE,
+       kernels.TINY]] = [1e-3, 1e-2, 0.9, 0.999, 1e-8, 1.0, np.finfo(dtype).tiny]
+    return W, G, S, H
+
+
+def _three_steps(update, W, G, S):
+    """W and S after three calls of `update(w, g, s, step)`, the gradient G at each."""
+    w, g, s = W.copy(), G.copy(), S.copy()
+    for step in range(3):
+        update(w, g, s, step)
+        g[:] = G
+    return w, s
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_padam_at_p_0_gives_the_power_loops_numbers_bit_for_bit(dtype):
     """Padam's p = 0 loop skips (√v_max + ε)^0, which IEEE 754 makes 1 for every base (0, a
     subnormal, inf and nan included): its weights and state equal the power loop's."""
-    rng = np.random.default_rng(0)
-    n = 4096
-    special = np.array([0.0, np.finfo(dtype).tiny / 4, np.inf, np.nan, 1e30, -1e-30], dtype)
-    W = rng.standard_normal(n).astype(dtype)
-    G = np.concatenate([special, rng.standard_normal(n - len(special))]).astype(dtype)
-    S = np.abs(rng.standard_normal((3, n))).astype(dtype)
+    special = [0.0, np.finfo(dtype).tiny / 4, np.inf, np.nan, 1e30, -1e-30]
+    W, G, S, H = _update_inputs(dtype, special, seed=0)
     S[2, :len(special)] = np.abs(special)
-    H = np.zeros(10, dtype)
-    H[[kernels.LR, kernels.WD, kernels.BETA1, kernels.BETA2, kernels.EPS, kernels.ONE,
-       kernels.TINY]] = [1e-3, 1e-2, 0.9, 0.999, 1e-8, 1.0, np.finfo(dtype).tiny]
-    out = {}
-    for variant in (kernels.PADAM_POWER, kernels.PADAM_NONE):
-        w, g, s = W.copy(), G.copy(), S.copy()
-        for _ in range(3):
-            kernels._adam(w, g, s, H, False, variant, dtype(0.5), dtype(1.0))
-            g[:] = G
-        out[variant] = (w, s)
+    out = {variant: _three_steps(lambda w, g, s, _, v=variant: kernels._adam(
+        w, g, s, H, False, v, dtype(0.5), dtype(1.0)), W, G, S)
+        for variant in (kernels.PADAM_POWER, kernels.PADAM_NONE)}
     np.testing.assert_array_equal(out[kernels.PADAM_NONE][0], out[kernels.PADAM_POWER][0])
     np.testing.assert_array_equal(out[kernels.PADAM_NONE][1], out[kernels.PADAM_POWER][1])
 
@@ -182,30 +195,15 @@ def test_adam_once_its_corrections_are_1_gives_the_plain_loops_numbers_bit_for_b
     divisions by the bias corrections (x / 1 = x): the same weights and state, bit for bit,
     with zeros, subnormals, infinities and NaN among the gradients; and the kernel's update
     picks it at such a step with the same numbers."""
-    rng = np.random.default_rng(1)
-    n = 4096
-    special = np.array([0.0, -0.0, np.finfo(dtype).tiny / 4, np.inf, -np.inf, np.nan, 1e30,
-                        -1e-30], dtype)
-    W = rng.standard_normal(n).astype(dtype)
-    G = np.concatenate([special, 1e-3 * rng.standard_normal(n - len(special))]).astype(dtype)
-    S = np.abs(1e-6 * rng.standard_normal((3, n))).astype(dtype)
-    H = np.zeros(10, dtype)
-    H[[kernels.LR, kernels.WD, kernels.BETA1, kernels.BETA2, kernels.EPS, kernels.ONE,
-       kernels.TINY]] = [1e-3, 1e-2, 0.9, 0.999, 1e-8, 1.0, np.finfo(dtype).tiny]
-    out = {}
-    for variant in (kernels.ADAM_PLAIN, kernels.ADAM_UNIT):
-        w, g, s = W.copy(), G.copy(), S.copy()
-        for _ in range(3):
-            kernels._adam(w, g, s, H, coupled, variant, dtype(1.0), dtype(1.0))
-            g[:] = G
-        out[variant] = (w, s)
-    w, g, s = W.copy(), G.copy(), S.copy()
-    t = 10**6  # 1 - β2^t is 1 in float32 and float64
+    special = [0.0, -0.0, np.finfo(dtype).tiny / 4, np.inf, -np.inf, np.nan, 1e30, -1e-30]
+    W, G, S, H = _update_inputs(dtype, special, seed=1, scale=1e-3)
+    out = {variant: _three_steps(lambda w, g, s, _, v=variant: kernels._adam(
+        w, g, s, H, coupled, v, dtype(1.0), dtype(1.0)), W, G, S)
+        for variant in (kernels.ADAM_PLAIN, kernels.ADAM_UNIT)}
     flags = kernels.BIAS_CORRECTION | (kernels.COUPLED if coupled else 0)
-    for step in range(3):
-        kernels._update(kernels.ADAM, flags, w, g, s, H, t + step, np.empty(2, dtype))
-        g[:] = G
-    out["update"] = (w, s)
+    t = 10**6  # 1 - β2^t is 1 in float32 and float64
+    out["update"] = _three_steps(lambda w, g, s, step: kernels._update(
+        kernels.ADAM, flags, w, g, s, H, t + step, np.empty(2, dtype)), W, G, S)
     for key in (kernels.ADAM_UNIT, "update"):
         for a, b in zip(out[key], out[kernels.ADAM_PLAIN], strict=True):
             np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
