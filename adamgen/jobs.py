@@ -44,10 +44,11 @@ def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[
     that they stay newer than their data file and the next plan does not ask for them again.
     Returns the paths it trained.
     """
-    if sum(chunks or [len(outs)]) != len(outs):
+    sizes = chunks or [len(outs)]
+    if sum(sizes) != len(outs):
         raise ValueError(f"lockstep groups of {chunks} runs for {len(outs)} run files")
     trained, loaded, start = [], {}, 0
-    for size in chunks or [len(outs)]:
+    for size in sizes:
         todo = [out for out in outs[start:start + size] if not _kept(out)]
         start += size
         if todo:
