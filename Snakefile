@@ -19,7 +19,9 @@ include: "workflow/rules/common.smk"
 
 
 onstart:
-    record_owner()  # so that a later run can remove the lock if this process is killed hard
+    # which lock files are this process's, so that a later run can remove them (and only
+    # them) if this process is killed hard
+    record_owner(list(workflow.persistence._lockfile.values()))
     check_devices()  # GPU jobs on a machine without one: one line now, not failed jobs later
     no_rate_limit_here()  # a local run's scheduler looks when a job ends, not on timers
 
@@ -32,6 +34,9 @@ rule all:
     input:
         final_outputs(),
     localrule: True
+    resources:
+        mem_mb=100,
+        runtime=1,
 
 
 include: "workflow/rules/data.smk"

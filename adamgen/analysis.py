@@ -45,18 +45,19 @@ def _files(paths) -> list[str]:
     files = []
     for item in items:
         text = str(item)
-        if Path(text).is_dir():
-            found = sorted(str(p) for p in Path(text).rglob("*.nc"))
-            if not found:
-                raise DataFileError(f"no run files (*.nc) under the directory '{text}'")
-            files += found
-        elif any(c in text for c in "*?["):
-            files += sorted(glob.glob(text))
-        else:
-            files.append(text)
+        matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
+        for match in matches:
+            if Path(match).is_dir():
+                found = sorted(str(p) for p in Path(match).rglob("*.nc") if p.is_file())
+                if not found:
+                    raise DataFileError(f"no run files (*.nc) under the directory '{match}'")
+                files += found
+            else:
+                files.append(match)
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise DataFileError(f"run file '{missing[0]}' does not exist")
+        what = "is not a file" if Path(missing[0]).exists() else "does not exist"
+        raise DataFileError(f"run file '{missing[0]}' {what}")
     if not files:
         raise DataFileError(f"no run files match {paths!r}")
     return files
@@ -83,23 +84,21 @@ def _read(path: str) -> dict:
         nc.set_auto_mask(False)
         attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
         check_kind(attrs, path, "run file")
-        variables, settings, dim_coords = {}, {}, {}
+        variables, scalars, dim_coords = {}, {}, {}
         for name, var in nc.variables.items():
             dims = var.dimensions
             if not dims:  # a scalar coordinate: a setting
                 if "config" not in attrs:
-                    value = var[...]
-                    settings[name] = value.item() if hasattr(value, "item") else value
+                    scalars[name] = var[...]
                 continue
             if name == "epoch" or (len(dims) == 1 and dims[0] == name):
                 dim_coords[name] = var[...]
                 continue
             variables[name] = (dims, var[...], {k: var.getncattr(k) for k in var.ncattrs()
                                                 if k in ("long_name", "units")})
-        if "config" in attrs:
-            settings = coordinates(json.loads(attrs["config"]))
-    return {"path": path, "settings": settings, "epoch": dim_coords.pop("epoch", np.empty(0)),
-            "variables": variables, "dims": dim_coords,
+    return {"path": path, "settings": _settings(attrs, scalars),
+            "epoch": dim_coords.pop("epoch", np.empty(0)), "variables": variables,
+            "dims": dim_coords,
             "status": str(attrs.get("status", "")),
             "diverged_epoch": int(attrs.get("diverged_epoch", -1))}
 
@@ -133,6 +132,32 @@ def _labels(runs: list[dict], dim: str) -> np.ndarray:
         own = np.arange(max(sizes)) if own is None else own
         seen |= dict.fromkeys(own.tolist())
     return np.array(list(seen))
+
+
+def _settings(attrs: dict, scalars: dict) -> dict:
+    """A run file's settings: from its resolved config (every adamgen version since the config
+    attribute has written it), else its scalar coordinates (older files)."""
+    if "config" in attrs:
+        return coordinates(json.loads(attrs["config"]))
+    return {k: v.item() if hasattr(v, "item") else v for k, v in scalars.items()}
+
+
+def _setting_coords(settings: list[dict]) -> dict:
+    """The runs' settings as coordinates along `run`: text where a setting is text, integers
+    where every run has an integer, else floats with NaN where a run has no such setting
+    (GD has no beta1)."""
+    coords = {}
+    R = len(settings)
+    for name in dict.fromkeys(k for s in settings for k in s):
+        values = [s.get(name) for s in settings]
+        present = [v for v in values if v is not None]
+        text = any(isinstance(v, str) for v in present)
+        column = np.array(["" if v is None else v for v in values]) if text else np.array(
+            [np.nan if v is None else v for v in values])
+        if not text and all(isinstance(v, int) for v in present) and len(present) == R:
+            column = column.astype(np.int64)
+        coords[name] = ("run", column, {"long_name": key_doc(name), "units": "1"})
+    return coords
 
 
 def _stack(runs: list[dict]) -> xr.Dataset:
@@ -177,19 +202,10 @@ def _stack(runs: list[dict]) -> xr.Dataset:
                 out[k][np.ix_(*where)] = values
         out_dims = ("run", *("probe" if d == "epoch" else d for d in dims))
         data_vars[n] = (out_dims, out, attrs_of[n])
-    settings = list(dict.fromkeys(s for r in runs for s in r["settings"]))
     coords = {"epoch": (("run", "probe"), epoch, {"long_name": "training epoch of the probe "
                                                   "(NaN past the run's last probe)",
                                                   "units": "1"})}
-    for name in settings:
-        values = [r["settings"].get(name) for r in runs]
-        present = [v for v in values if v is not None]
-        text = any(isinstance(v, str) for v in present)
-        column = np.array(["" if v is None else v for v in values]) if text else np.array(
-            [np.nan if v is None else v for v in values])
-        if not text and all(isinstance(v, int) for v in present) and len(present) == R:
-            column = column.astype(np.int64)
-        coords[name] = ("run", column, {"long_name": key_doc(name), "units": "1"})
+    coords |= _setting_coords([r["settings"] for r in runs])
     for d, lab in labels.items():
         coords[d] = (d, lab)
     coords["run"] = ("run", np.arange(R))
@@ -215,22 +231,18 @@ def _lazy(files: list[str]) -> xr.Dataset:
                     from None
             datasets.append(ds)
             check_kind(ds, f, "run file")
-        names = list(dict.fromkeys(n for ds in datasets for n, c in ds.coords.items()
-                                   if c.ndim == 0))
-        kinds = {n: next(ds[n].dtype.kind for ds in datasets if n in ds.coords) for n in names}
-        parts = []
-        for ds in datasets:
-            extra = {n: ((), "" if kinds[n] in "US" else np.nan) for n in names
-                     if n not in ds.coords}
-            ds = ds.assign_coords(extra) if extra else ds
+        parts, settings = [], []
+        for ds in datasets:  # settings as the eager path reads them (`_settings`)
+            scalars = [n for n, c in ds.coords.items() if c.ndim == 0]
+            settings.append(_settings(ds.attrs, {n: ds[n].values for n in scalars}))
             epoch = ds["epoch"].values.astype(float)
-            ds = ds.drop_vars("epoch").rename({"epoch": "probe"}).assign_coords(
+            ds = ds.drop_vars(["epoch", *scalars]).rename({"epoch": "probe"}).assign_coords(
                 probe=np.arange(len(epoch)))
-            settings = {n: ("run", [ds[n].values.item()], ds[n].attrs) for n in names}
-            settings["epoch"] = (("run", "probe"), epoch[None])
-            parts.append(ds.drop_vars(names).expand_dims("run").assign_coords(settings))
+            parts.append(ds.expand_dims("run").assign_coords(
+                epoch=(("run", "probe"), epoch[None])))
         combined = xr.concat(parts, dim="run", data_vars="all", coords="minimal",
                              compat="equals", join="outer", combine_attrs="drop_conflicts")
+        combined = combined.assign_coords(_setting_coords(settings))
     except BaseException:
         for ds in datasets:  # never left to the garbage collector (see `_closing`)
             ds.close()

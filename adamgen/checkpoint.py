@@ -48,30 +48,37 @@ def save(path: Path, state: dict) -> bool:
     return True
 
 
+def belongs(path: Path, fingerprint: str) -> bool:
+    """Whether `path` holds an intact checkpoint of the runs `fingerprint` names."""
+    return _read(path, fingerprint)[0] is not None
+
+
 def load(path: Path, fingerprint: str) -> dict | None:
-    """The saved state if `path` holds an intact checkpoint of the runs `fingerprint` names."""
+    """The saved state if `path` holds an intact checkpoint of the runs `fingerprint` names;
+    else None, with a log line saying why (a missing file needs none)."""
+    saved, problem = _read(path, fingerprint)
+    if problem:
+        log.warning("checkpoint %s %s; starting from epoch 0", path, problem)
+    return saved
+
+
+def _read(path: Path, fingerprint: str) -> tuple[dict | None, str | None]:
+    """The saved state, or None and what is wrong with the file (None where there is none)."""
     if not path.exists():
-        return None
+        return None, None
     try:
         raw = path.read_bytes()
     except OSError as err:
-        log.warning("checkpoint %s is unreadable (%s); starting from epoch 0", path, err)
-        return None
+        return None, f"is unreadable ({err})"
     header, _, payload = raw.partition(b"\n")
     if not header.startswith(MAGIC):
-        log.warning("checkpoint %s is not an adamgen checkpoint of this version; starting from "
-                    "epoch 0", path)
-        return None
+        return None, "is not an adamgen checkpoint of this version"
     if hashlib.sha256(payload).hexdigest().encode() != header[len(MAGIC):]:
-        log.warning("checkpoint %s is damaged (its contents do not match their checksum); "
-                    "starting from epoch 0", path)
-        return None
+        return None, "is damaged (its contents do not match their checksum)"
     try:
         saved = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
     except Exception as err:  # a checksum that matches a payload torch cannot read
-        log.warning("checkpoint %s is unreadable (%s); starting from epoch 0", path, err)
-        return None
+        return None, f"is unreadable ({err})"
     if not isinstance(saved, dict) or saved.get("runs") != fingerprint:
-        log.warning("checkpoint %s belongs to other runs; starting from epoch 0", path)
-        return None
-    return saved
+        return None, "belongs to other runs"
+    return saved, None

@@ -1,4 +1,5 @@
-"""Command line: `adamgen train`, `adamgen data`, `adamgen config`, `adamgen keys`.
+"""Command line: `adamgen train`, `adamgen data`, `adamgen config`, `adamgen keys`, and for
+workflow configs `adamgen plan` and `adamgen status`.
 
 Bad input ends with one line `adamgen: error: ...` naming the key or file, exit status 2, and no
 output file. Each command imports what it needs when it runs, so `--help` answers at once.
@@ -30,13 +31,29 @@ def _parser() -> argparse.ArgumentParser:
     t = with_config("train", "train one run and write its NetCDF run file")
     t.add_argument("--out", required=True, help="run file to write (.nc)")
     t.add_argument("--data", help="dataset file from `adamgen data` (default: generate)")
-    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    t.add_argument("--threads", type=int,
+                   help="CPU threads for the fast engine's kernels, one run each (default: "
+                        "all); torch computes on one thread, so the numbers are the same "
+                        "whatever this is")
     t.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                    help="log a progress line (epoch, steps/s, time left) at most this often "
                         "(default: 10)")
     d = with_config("data", "generate the run's dataset and write it as NetCDF")
     d.add_argument("--out", required=True, help="dataset file to write (.nc)")
     with_config("config", "print the fully resolved run config")
+    for name, help in (("plan", "validate a workflow config without Snakemake and say what it "
+                                "would do: per experiment, runs present and to train, jobs, "
+                                "estimated time, which summaries are redone and why"),
+                       ("status", "during or after a workflow run: per experiment, runs done, "
+                                  "running and left, and the time left (from the job logs)")):
+        w = sub.add_parser(name, help=help)
+        w.add_argument("configs", nargs="*", default=["config/config.yaml"], metavar="CONFIG",
+                       help="workflow config(s), an overlay after its config, as "
+                            "--configfile takes them (default: config/config.yaml)")
+        w.add_argument("--cores", type=int, default=2,
+                       help="cores the workflow runs on, for the time estimate (default: 2)")
+        w.add_argument("--directory", default=".", help="the workflow's working directory, "
+                       "where results/ is (default: here)")
     k = sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
     k.add_argument("--markdown", action="store_true",
                    help="as the Markdown tables of config/README.md")
@@ -78,6 +95,20 @@ def cmd_config(args) -> None:
     print(yaml.safe_dump(_run(args).to_dict(), sort_keys=False), end="")
 
 
+def cmd_plan(args) -> None:
+    from .progress import check_paths, plan_report  # lazy: the planner and its registries
+
+    check_paths(args.configs)
+    print(plan_report(args.configs, args.cores, args.directory))
+
+
+def cmd_status(args) -> None:
+    from .progress import check_paths, status_report  # lazy: as cmd_plan
+
+    check_paths(args.configs)
+    print(status_report(args.configs, args.directory, args.cores))
+
+
 def cmd_keys(args) -> None:
     if args.metrics:
         from .claims.metrics import describe_metrics_markdown  # lazy: xarray, numpy
@@ -103,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
-        {"train": cmd_train, "data": cmd_data, "config": cmd_config, "keys": cmd_keys}[
-            args.command](args)
+        {"train": cmd_train, "data": cmd_data, "config": cmd_config, "keys": cmd_keys,
+         "plan": cmd_plan, "status": cmd_status}[args.command](args)
     except AdamgenError as err:
         print(f"adamgen: error: {err}{_hint(err, args)}", file=sys.stderr)
         return 2

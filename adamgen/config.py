@@ -191,15 +191,6 @@ def _unknown(key: str, known: list[str], what: str = "") -> ConfigError:
     return ConfigError(key, f"unknown key{what} ({hint}known: {', '.join(known)})")
 
 
-def _float_hint(value: Any) -> str:
-    """YAML 1.1 loaders (Snakemake's among them) read 1e-5 as text; say so."""
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return ""
-    return f" (YAML reads {value} as text; write it with a decimal point, e.g. 1.0e-5)"
-
-
 def _coerce(value: Any, kind: Any, key: str) -> Any:
     """Check the YAML value against the annotated type; ints are accepted where floats are."""
     if isinstance(kind, types.UnionType):  # `int | None`
@@ -217,11 +208,12 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             return value
         raise ConfigError(key, "must be an integer", value)
     if kind is float:
+        value = as_number(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(key, "must be a finite number", value)
             return float(value)
-        raise ConfigError(key, "must be a number" + _float_hint(value), value)
+        raise ConfigError(key, "must be a number", value)
     if kind is str:
         if isinstance(value, str):
             return value
@@ -452,14 +444,32 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+# a number as researchers write it: 5e-5, 1E4 and 1.0e-5 alike (YAML 1.1, which PyYAML and
+# Snakemake's config reader follow, reads the first two as text)
+NUMBER = re.compile(r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                    |[0-9][0-9_]*[eE][-+]?[0-9]+
                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-                   |\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."),
-)
+                   |\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X)
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", NUMBER, list("-+0123456789."))
+
+
+def as_number(value: Any) -> Any:
+    """`value`, or the float it writes where it is text in NUMBER's form ('5e-5')."""
+    if isinstance(value, str) and NUMBER.match(value.strip()):
+        return float(value.replace("_", ""))
+    return value
+
+
+def numbers(value: Any) -> Any:
+    """A loaded config with every text in NUMBER's form read as the number it writes: the one
+    rule for every config adamgen reads, whichever YAML reader read it (Snakemake's reads a
+    workflow config and its --config values)."""
+    if isinstance(value, dict):
+        return {k: numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers(v) for v in value]
+    return as_number(value)
 
 
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -479,13 +489,38 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def _acyclic(value: Any, source: str, parents: tuple = ()) -> None:
-    """YAML aliases can make a node contain itself; nothing in a config may."""
-    if isinstance(value, dict | list):
-        if any(value is p for p in parents):
+# a config of more values than this, aliases expanded, is refused as it is read (an alias bomb)
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def _acyclic(value: Any, source: str) -> None:
+    """YAML aliases can make a node contain itself, and nested aliases can make a short file
+    stand for a tree of billions of values (every walk over it, a schema check or a digest,
+    would never end); nothing in a config may do either. Each node is visited once (by
+    identity), its expanded size counted from its children's."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
             raise DataFileError(f"{source}: an alias (*name) refers to a node that contains it")
-        for child in value.values() if isinstance(value, dict) else value:
-            _acyclic(child, source, (*parents, value))
+        open_.add(key)
+        children = node.values() if isinstance(node, dict) else node
+        total = 1 + sum(size(child) for child in children)
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    total = size(value)
+    if total > MAX_CONFIG_VALUES:
+        raise DataFileError(f"{source}: its aliases (*name) expand to {total:,} values, more "
+                            f"than the {MAX_CONFIG_VALUES:,} a config may hold (an alias that "
+                            "repeats an alias that repeats ...)")
 
 
 def load_yaml_text(text: str, source: str = "<string>") -> Any:

@@ -1,18 +1,18 @@
 """Units of work shared by the command line and the workflow's scripts."""
 
 import logging
-import os
 from pathlib import Path
 
 import numba
-import torch
 
+from . import checkpoint as checkpoints
 from . import convex, datafile, probes, runfile
 from ._io import write_netcdf, zlib
 from .config import RunConfig, probe_epochs, section_dict
+from .planner import data_path
 from .resources import check_output
 from .runfile import RunResult
-from .trainer import check_fits, dataset_key, train
+from .trainer import check_fits, dataset_key, fingerprint, train
 
 log = logging.getLogger("adamgen")
 
@@ -28,42 +28,54 @@ def describe(run: RunConfig) -> str:
             f"{run.train.device} {run.train.dtype}; {len(probe_epochs(run))} probe epochs")
 
 
-def train_missing(runs: dict[str, RunConfig], outs: list[str], data_paths: dict[str, str],
-                  threads: int | None = None, progress_every: float = 10.0,
-                  chunks: list[int] | None = None) -> list[str]:
+def train_missing(runs: dict[str, RunConfig], outs: list[str],
+                  data_paths: dict[str, str | None] | None = None, threads: int | None = None,
+                  progress_every: float = 10.0, chunks: list[int] | None = None) -> list[str]:
     """A workflow job: train the runs among `outs` whose files are missing, in lockstep.
 
-    `runs` maps a run file to its config and `data_paths` to its data file. `chunks`: the
-    sizes of the lockstep groups `outs` holds, in order, trained one after the other
-    (`planner.training_jobs`; None: one group); a data file they share is read once, and the
-    run files of a group are written when it is done.
+    `runs` maps a run file to its config and `data_paths` to its data file (default: the
+    planner's data file of the run). `chunks`: the sizes of the lockstep groups `outs` holds,
+    in order, trained one after the other (`planner.training_jobs`; None: one group); a data
+    file they share is read once, and the run files of a group are written when it is done.
 
-    Finished run files are kept, never redone: a run's path is a hash of its whole config and
-    its data set is a deterministic function of the data settings and seed, so a regenerated
-    data file (say, after a code change) holds the same arrays. Kept files are touched, so
-    that they stay newer than their data file and the next plan does not ask for them again.
+    Finished run files are kept as they are, never redone or touched: a run's path is a hash
+    of its whole config, and touching a kept file would make the summaries of every experiment
+    that holds it look out of date. A group's checkpoint is named after its first run file,
+    whichever of its runs are missing: a job killed between the writes of one group's files
+    resumes the whole group from it (the files already written are the same numbers) and
+    writes the rest; once every file of a group exists, its checkpoint is removed.
     Returns the paths it trained.
     """
     sizes = chunks or [len(outs)]
     if sum(sizes) != len(outs):
         raise ValueError(f"lockstep groups of {chunks} runs for {len(outs)} run files")
+    if data_paths is None:
+        data_paths = {p: data_path(runs[p]) for p in outs}
     trained, loaded, start = [], {}, 0
     for size in sizes:
-        todo = [out for out in outs[start:start + size] if not _kept(out)]
+        group = outs[start:start + size]
         start += size
-        if todo:
-            train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
-                           threads=threads, progress_every=progress_every, loaded=loaded)
-        trained += todo
+        saved = checkpoint_path(group[0])
+        missing = [out for out in group if not _kept(out)]
+        if not missing:
+            saved.unlink(missing_ok=True)  # the group is complete: its checkpoint is spent
+            continue
+        todo = missing
+        if len(missing) < len(group) and checkpoints.belongs(saved, fingerprint(
+                [runs[p] for p in group])):
+            todo = group  # resume the whole group; its finished files stay as they are
+        train_to_files([runs[p] for p in todo], todo, [data_paths[p] for p in todo],
+                       threads=threads, progress_every=progress_every, loaded=loaded,
+                       checkpoint=saved, keep_existing=True)
+        trained += missing
     return trained
 
 
 def _kept(out: str) -> bool:
-    """Whether `out` is finished; if so it is kept and touched (see `train_missing`)."""
+    """Whether `out` is finished (see `train_missing`)."""
     if not Path(out).exists():
         return False
     log.info("kept finished %s", out)
-    os.utime(out)
     return True
 
 
@@ -80,11 +92,15 @@ def convex_job(data_path: str, settings: dict, out: str) -> bool:
 
 def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str | None],
                    threads: int | None = None, progress_every: float = 10.0,
-                   loaded: dict | None = None) -> list[RunResult]:
+                   loaded: dict | None = None, checkpoint: Path | None = None,
+                   keep_existing: bool = False) -> list[RunResult]:
     """Train runs in lockstep from their data files (None: generate) and write their run files.
 
     Every input is checked before training starts; files are written only when all is done.
     `loaded`: data files already read (path → data set), added to as files are read.
+    `checkpoint`: the job's checkpoint file (default: beside the first run file).
+    `keep_existing`: a run file already there is left as it is (a workflow job resuming a
+    group some of whose files were written before it was killed).
     """
     check_fits(runs)
     datasets, loaded = {}, {} if loaded is None else loaded
@@ -96,14 +112,15 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
             datasets[dataset_key(run)] = loaded[path]
     for run, out in zip(runs, outs, strict=True):
         check_output(out, runfile.file_bytes(run, len(probe_epochs(run))))
-    if threads:
-        torch.set_num_threads(threads)
+    if threads:  # the fast engine's kernels; torch computes on one (trainer.one_torch_thread)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     for run in runs:
         log.info("train: %s", describe(run))
-    saved = checkpoint_path(outs[0])
+    saved = checkpoint or checkpoint_path(outs[0])
     results = train(runs, datasets, progress_every=progress_every, checkpoint=saved)
     for result, out in zip(results, outs, strict=True):
+        if keep_existing and Path(out).exists():
+            continue
         runfile.save(result, out)
         log.info("wrote %s: %s", out, outcome(result))
     saved.unlink(missing_ok=True)  # every run file is written: the checkpoint is spent
@@ -111,7 +128,8 @@ def train_to_files(runs: list[RunConfig], outs: list[str], data_paths: list[str 
 
 
 def checkpoint_path(out: str | Path) -> Path:
-    """Where a job whose first run file is `out` keeps its checkpoint (hidden, beside it)."""
+    """Where a lockstep group whose first run file is `out` keeps its checkpoint (hidden,
+    beside it)."""
     out = Path(out)
     return out.with_name(f".{out.name}.checkpoint")
 

@@ -32,27 +32,29 @@ import itertools
 import json
 import math
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import (
+    TOP_LEVEL,
     RunConfig,
     all_keys,
     axis_key,
     load_yaml,
     lockstep_key,
+    numbers,
     parse_run_config,
     probe_epochs,
     short_names,
 )
 from .data import DATA_MODELS
 from .engines import choose
-from .errors import ConfigError
+from .errors import ConfigError, DataFileError
 from .identity import digest, run_hash, run_id
 from .optim import OPTIMIZERS
+from .probes import values_per_probe
 from .settings import did_you_mean
 
 RESULTS = "results"
@@ -63,15 +65,22 @@ RESERVED = ("runs", "data", "logs", "benchmarks")
 def outputs(config: dict) -> str:
     """Where a config's summaries, tables, figures and claims go: results/<name>/ for a
     config with a `name`, results/ for one without (the default config)."""
-    name = config.get("name") or ""
-    if not name:
+    if "name" not in config or config["name"] is None:
         return RESULTS
+    name = config["name"]
+    if name == "":
+        raise ConfigError("name", "is empty: leave the key out for a config that writes under "
+                          "results/, or give a name", name)
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise ConfigError("name", "must be lower-case letters, digits, '_' or '-', starting "
                           "with a letter", name)
     if name in RESERVED:
         raise ConfigError("name", f"is where shared files live (results/{name}); choose "
                           "another", name)
+    clash = set(config.get("experiments") or {}) | set(config.get("convex") or {})
+    if name in clash:
+        raise ConfigError("name", f"is also an experiment of the config, whose files would "
+                          f"go to results/{name}/{name}/; choose another", name)
     return f"{RESULTS}/{name}"
 
 
@@ -85,6 +94,19 @@ def data_path(run: RunConfig) -> str | None:
     if not DATA_MODELS[d.kind].stored:
         return None
     return f"{RESULTS}/data/{d.kind}-{d.label()}-{digest(vars(d), 8)}/seed{run.seed}.nc"
+
+
+# a job's runtime request (Slurm's time limit): its estimated time on one core of the
+# development machine (`Engine.seconds`) times SAFETY (slower cores, a loaded node, an
+# estimate that is a model), and never less than MIN_RUNTIME minutes
+SAFETY = 4
+MIN_RUNTIME = 10
+JOB_START_S = 10  # a job's start-up, data files and run files
+
+
+def runtime_minutes(seconds: float) -> int:
+    """The runtime request of a job estimated at `seconds` (see SAFETY)."""
+    return max(MIN_RUNTIME, math.ceil(SAFETY * (seconds + JOB_START_S) / 60))
 
 
 def memory_mb(run: RunConfig, runs_in_job: int = 1, datasets: int = 1) -> int:
@@ -132,6 +154,14 @@ class Experiment:
     @property
     def summary_path(self) -> str:
         return f"{self.out}/{self.name}/summary.nc"
+
+    def memory_mb(self) -> int:
+        """Its summary's job: every run's values (8 bytes each) about three times over (read,
+        stacked, written) and the interpreter."""
+        values = sum(len(probe_epochs(r.config)) * values_per_probe(r.config)
+                     + (2 * r.config.model.parameters(r.config.data)
+                        if r.config.probes.store_weights else 0) for r in self.runs)
+        return int(3 * 8 * values / 2**20) + 500
 
     def manifest(self) -> dict:
         """What the aggregation needs to know, as plain JSON-able data."""
@@ -322,11 +352,41 @@ def _check_unique(name: str, runs: list[Run]) -> None:
         seen[run.id] = run
 
 
+# the most runs a config may plan unless it says otherwise (`max_runs`): planning takes about
+# a millisecond and a few kB a run, so 10^7 runs would take hours and tens of GB
+MAX_RUNS = 100_000
+
+
+def grid_size(spec: dict) -> int:
+    """The runs of one experiment before expanding it: per optimizer, the product of its axes'
+    lengths (its own axes replace the shared ones of the same name)."""
+    shared = spec.get("grid") or {}
+    total = 0
+    for opt_spec in (spec.get("optimizers") or {}).values():
+        own = (opt_spec or {}).get("grid") or {} if isinstance(opt_spec, dict) else {}
+        axes = {**shared, **own}
+        total += math.prod(len(v) if isinstance(v, list) else 1 for v in axes.values())
+    return total
+
+
+def _check_size(config: dict, experiments: dict) -> None:
+    limit = config.get("max_runs", MAX_RUNS)
+    sizes = {name: grid_size(spec or {}) for name, spec in experiments.items()}
+    total = sum(sizes.values())
+    if total > limit:
+        largest = max(sizes, key=sizes.get)
+        raise ConfigError("max_runs", f"the config's grids hold {total:,} runs ('{largest}' "
+                          f"{sizes[largest]:,}), more than max_runs = {limit:,}; planning "
+                          "takes about a millisecond a run: raise max_runs to plan them all",
+                          limit)
+
+
 def plan(config: dict) -> dict[str, Experiment]:
     """Every experiment of a workflow config, expanded and validated."""
     experiments = config.get("experiments") or {}
     if not experiments:
         raise ConfigError("experiments", "must define at least one experiment")
+    _check_size(config, experiments)
     every_run, out = config.get("every_run") or {}, outputs(config)
     planned = {name: expand(name, spec or {}, every_run) for name, spec in experiments.items()}
     for experiment in planned.values():
@@ -393,6 +453,16 @@ class LockstepGroup:
         datasets = len({(r.config.seed, r.config.data) for r in self.runs})
         return max(memory_mb(part[0].config, len(part), datasets) for part in self.parts())
 
+    def seconds(self) -> float:
+        """Its estimated training time (`Engine.seconds`), the groups one after the other."""
+        return sum(choose(part[0].config)[0].seconds(part[0].config, len(part),
+                                                     len(probe_epochs(part[0].config)))
+                   for part in self.parts())
+
+    def runtime(self) -> int:
+        """Its runtime request in minutes (`runtime_minutes`)."""
+        return runtime_minutes(self.seconds())
+
     @property
     def priority(self) -> int:
         """The job's Snakemake priority: its run-steps' order of magnitude (tenths of a
@@ -412,6 +482,30 @@ class LockstepGroup:
         return max(choose(part[0].config)[0].threads(len(part)) for part in self.parts())
 
 
+def buckets(items: list, capacity: int, key, weight=lambda item: 1) -> list[tuple[str, list]]:
+    """`items` cut into buckets of at most `capacity` (total `weight`), named by bits of a hash
+    of each item's `key`: the whole set is one bucket ('') unless it weighs more than
+    `capacity`, and a bucket that does is split in two by the next bit ('0', '1', '01', ...).
+
+    Whether an item goes with another depends on their hashes alone, not on what else the
+    config holds: adding an item changes the bucket it falls into (which may split) and no
+    other, so extending a grid never changes an existing job (a job's runs, its name). Within a
+    bucket, items keep their order. Buckets are about 70 % full on average."""
+    digests = {id(item): int(hashlib.sha1(str(key(item)).encode()).hexdigest(), 16)
+               for item in items}
+
+    def split(members: list, depth: int) -> list[tuple[str, list]]:
+        if sum(map(weight, members)) <= capacity or len(members) == 1 or depth >= 160:
+            return [("", members)]
+        halves = ([], [])
+        for item in members:
+            halves[(digests[id(item)] >> depth) & 1].append(item)
+        return [(str(bit) + name, part) for bit in (0, 1) if halves[bit]
+                for name, part in split(halves[bit], depth + 1)]
+
+    return split(list(items), 0) if items else []
+
+
 def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
                     gpu_runs_per_job: int | str = "auto",
                     gpu_memory_gb: float = 40.0) -> list[LockstepGroup]:
@@ -420,13 +514,13 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
     Runs go together when they can share one tensor program (`config.lockstep_key`: same
     shapes, network constants, optimizer, batch size, schedule, device); they may differ in
     seed, in their data's per-run settings (σ_p, α, SNR, ...) and so read several data files,
-    one per data set. Within such a set, runs are ordered by path and cut into chunks of the
-    size their engine asks for (`Engine.group_size`): `runs_per_job`, or where an engine
-    trains runs on a GPU in groups (the torch engine), `gpu_runs_per_job`, which 'auto' makes
-    as large as its device-memory estimate fits in `gpu_memory_gb`. The grouping depends on
-    the config alone, so every process (a cluster job too) derives the same groups; the
-    workflow marks a group's run files as updatable and a job only trains the runs whose
-    files are missing, so regrouping never redoes a finished run.
+    one per data set. Such a set is cut into groups of at most the size its engine asks for
+    (`Engine.group_size`): `runs_per_job`, or where an engine trains runs on a GPU in groups
+    (the torch engine), `gpu_runs_per_job`, which 'auto' makes as large as its device-memory
+    estimate fits in `gpu_memory_gb`. The cut is `buckets` by run path, so that adding runs
+    to a grid leaves every group they do not fall into as it was; within a group, runs are in
+    path order. The grouping depends on the config alone, so every process (a cluster job
+    too) derives the same groups; a job only trains the runs whose files are missing.
     """
     unique = {r.path: r for e in experiments.values() for r in e.runs}
     sets: dict[tuple, list[Run]] = {}
@@ -439,8 +533,8 @@ def lockstep_groups(experiments: dict[str, Experiment], runs_per_job: int,
         first = members[0].config
         size = choose(first)[0].group_size(first, runs_per_job, gpu_runs_per_job,
                                            gpu_memory_gb)
-        for k in range(0, len(members), size):
-            groups.append(LockstepGroup(f"{tag}_{k // size}", tuple(members[k:k + size])))
+        for bits, part in buckets(members, size, key=lambda r: r.path):
+            groups.append(LockstepGroup(f"{tag}_b{bits}", tuple(part)))
     return groups
 
 
@@ -452,40 +546,40 @@ def training_jobs(experiments: dict[str, Experiment], runs_per_job: int,
 
     A program (the runs sharing a `lockstep_key`) with at most `runs_per_job` runs is small
     unless its engine sends it to a device in groups; small programs of one engine and data
-    model are taken in the order of their data files and packed into jobs of up to
-    `runs_per_job` runs, each program whole, with its lockstep groups as they are. A job's
-    numbers are those of its groups trained apart; what it saves is a job's start-up, and
-    reading a data file its groups share, once for each group (about 3 s a job on the paper
-    config). A group that is a job of its own keeps its name.
+    model are packed into jobs of up to `runs_per_job` runs, each program whole, with its
+    lockstep groups as they are: `buckets` by program, so that a new program changes only the
+    job it falls into. A job's numbers are those of its groups trained apart; what it saves
+    is a job's start-up, and reading a data file its groups share, once for each group
+    (about 3 s a job on the paper config). A group that is a job of its own keeps its name.
     """
     groups = lockstep_groups(experiments, runs_per_job, gpu_runs_per_job, gpu_memory_gb)
     programs: dict[tuple, list[LockstepGroup]] = {}
     for group in groups:
         programs.setdefault(lockstep_key(group.runs[0].config), []).append(group)
-    jobs, small = [], []
-    for members in programs.values():
+    jobs, small = [], {}
+    for key, members in programs.items():
         first = members[0].runs[0].config
         runs = sum(len(g.runs) for g in members)
         if runs > runs_per_job or choose(first)[0].device_groups(first):
             jobs += members
         else:
-            small.append(members)
-    def kind(members):
-        first = members[0].runs[0].config
-        return choose(first)[0].name, first.data.kind
-
-    small.sort(key=lambda members: (kind(members), members[0].data_paths[:1],
-                                    members[0].paths[0]))
-    bundle: list[LockstepGroup] = []
-    for members in small + [None]:
-        if bundle and (members is None or kind(members) != kind(bundle)
-                       or sum(len(g.runs) for g in bundle + members) > runs_per_job):
-            jobs.append(bundle[0] if len(bundle) == 1 else LockstepGroup(
-                f"{bundle[0].name}_{len(bundle)}g",
-                tuple(r for g in bundle for r in g.runs), tuple(len(g.runs) for g in bundle)))
-            bundle = []
-        bundle += members or []
+            small.setdefault((choose(first)[0].name, first.data.kind), []).append(
+                (key, members))
+    for kind, entries in small.items():
+        entries.sort(key=lambda entry: entry[1][0].paths[0])
+        tag = digest(list(kind), 8)
+        for bits, bundle in buckets(entries, runs_per_job, key=lambda entry: entry[0],
+                                    weight=lambda entry: sum(len(g.runs) for g in entry[1])):
+            members = [g for _, group in bundle for g in group]
+            jobs.append(members[0] if len(members) == 1 else LockstepGroup(
+                f"{tag}_p{bits}", tuple(r for g in members for r in g.runs),
+                tuple(len(g.runs) for g in members)))
     return jobs
+
+
+def unfinished(jobs: list) -> list:
+    """The jobs (training or data) with a file still to make."""
+    return [job for job in jobs if not all(os.path.exists(p) for p in job.paths)]
 
 
 def job_threads(group: LockstepGroup, jobs: int, cores: int | None) -> int:
@@ -502,45 +596,6 @@ def job_threads(group: LockstepGroup, jobs: int, cores: int | None) -> int:
     if cores is None:
         return group.threads
     return max(1, min(group.threads, cores // max(1, jobs)))
-
-
-# where the workflow's main process leaves its plan for its jobs (`planned_runs`)
-PLAN_CACHE = Path(".snakemake") / "adamgen"
-
-
-def _code_digest() -> str:
-    """A digest of adamgen's source: a saved plan is only valid for the code that made it."""
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _plan_file(config: dict) -> Path:
-    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
-    return PLAN_CACHE / f"plan-{key[:16]}-{_code_digest()}.pickle"
-
-
-def save_plan(config: dict, experiments: dict[str, Experiment]) -> None:
-    """The plan of `config`, for its jobs: planning the paper config takes about a second, and
-    every training job would plan it again to find its runs."""
-    path = _plan_file(config)
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_bytes(pickle.dumps(experiments))
-    tmp.replace(path)
-
-
-def planned_runs(config: dict) -> dict[str, Run]:
-    """Every run of `config` by its path: from the plan its workflow saved (`save_plan`, made
-    by the same code from the same config), else planned here."""
-    try:
-        experiments = pickle.loads(_plan_file(config).read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        experiments = plan(config)
-    return {r.path: r for e in experiments.values() for r in e.runs}
 
 
 def any_device_groups(experiments: dict[str, Experiment]) -> bool:
@@ -569,15 +624,20 @@ class DataGroup:
         """What each data set depends on: its data settings and seed."""
         return [{"seed": r.seed, "data": r.to_dict()["data"]} for r in self.runs]
 
+    def memory_mb(self) -> int:
+        """Its largest data set's estimate, and the interpreter (data sets are drawn one at a
+        time)."""
+        largest = max(DATA_MODELS[r.data.kind].memory(r.data).total for r in self.runs)
+        return int(largest / 2**20) + 500
+
 
 def data_groups(datasets: dict[str, RunConfig], per_job: int) -> list[DataGroup]:
     """Data sets packed into jobs of up to `per_job`: drawing one takes milliseconds, starting
-    a job a second. Ordered by path, so the packing follows from the config alone; the
-    workflow marks the files updatable and a job writes only the missing ones, so a regrouped
-    data set is never rewritten."""
-    paths = sorted(datasets)
-    return [DataGroup(f"{k // per_job}", tuple(datasets[p] for p in paths[k:k + per_job]))
-            for k in range(0, len(paths), per_job)]
+    a job a second. `buckets` by path, so the packing follows from the config alone and a new
+    data set changes only the job it falls into; the workflow marks the files updatable and a
+    job writes only the missing ones, so a regrouped data set is never rewritten."""
+    return [DataGroup(f"b{bits}", tuple(datasets[p] for p in part))
+            for bits, part in buckets(sorted(datasets), per_job, key=lambda p: p)]
 
 
 def check_config_file(path: str) -> None:
@@ -586,17 +646,63 @@ def check_config_file(path: str) -> None:
     load_yaml(path)
 
 
+# the workflow's schema (in this checkout, beside the Snakefile)
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _schema_problem(error) -> tuple[str, str]:
+    """(the key, the problem) of a jsonschema error, with a did-you-mean for an unknown key."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        if unknown:
+            key = f"{path}.{unknown[0]}" if path else str(unknown[0])
+            hint = did_you_mean(str(unknown[0]), known)
+            return key, f"is not a key here ({hint}known: {', '.join(known)})"
+    return path or "<top level>", error.message
+
+
 def explain_schema_error(err: Exception) -> str:
     """One line naming the offending key, from Snakemake's schema-validation error."""
-    import jsonschema
+    import jsonschema  # lazy: only an invalid config needs it
 
     inner = err
     while inner is not None and not isinstance(inner, jsonschema.ValidationError):
         inner = inner.__cause__ or inner.__context__
     if inner is None:
         return str(err)
-    path = ".".join(str(p) for p in inner.absolute_path) or "<top level>"
-    return f"invalid config: config key '{path}': {inner.message}"
+    key, problem = _schema_problem(inner)
+    return f"invalid config: config key '{key}': {problem}"
+
+
+def read_workflow_config(paths: list[str | Path]) -> dict:
+    """Workflow config files read as the workflow reads them, without Snakemake: merged in
+    order (as `--configfile A B` merges an overlay onto a config), numbers as numbers
+    (`config.numbers`), checked against the workflow's schema, its defaults filled in. A run
+    config is refused, naming the command that reads it."""
+    import jsonschema  # lazy: the schema check reads the workflow's schema only here
+
+    config: dict = {}
+    for path in paths:
+        raw = load_yaml(path)
+        if not isinstance(raw, dict):
+            raise ConfigError("<top level>", f"'{path}' must be a mapping of keys to values")
+        if "experiments" not in raw and set(raw) <= set(TOP_LEVEL) and len(paths) == 1:
+            raise DataFileError(f"'{path}' is one run's config, not a workflow config: train "
+                                f"it with `adamgen train {path} --out run.nc`")
+        config = merge(config, raw)
+    config = numbers(config)
+    outputs(config)
+    schema = load_yaml(SCHEMA)
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        raise ConfigError(*_schema_problem(error))
+    for key, spec in schema["properties"].items():
+        if "default" in spec:
+            config.setdefault(key, copy.deepcopy(spec["default"]))
+    return config
 
 
 @dataclass
@@ -614,11 +720,37 @@ class ConvexExperiment:
     out: str = RESULTS  # the config's outputs (`outputs`)
 
     def fit_path(self, seed: int) -> str:
-        return f"{self.out}/{self.name}/convex/seed{seed}.nc"
+        """The fit's file, content-addressed as run files are: named by a hash of its settings
+        and its data set, so that a fit is redone exactly when one of them changes (a finished
+        fit is kept, as a finished run is)."""
+        spec = {"settings": self.settings, "seed": seed,
+                "data": self.data_runs[seed].to_dict()["data"]}
+        return f"{self.out}/{self.name}/convex/seed{seed}-{digest(spec, 10)}.nc"
+
+    def seed_of(self, fit: str) -> int:
+        """The seed of a fit file's stem (`fit_path`)."""
+        return int(fit.removeprefix("seed").split("-")[0])
 
     @property
     def summary_path(self) -> str:
         return f"{self.out}/{self.name}/summary.nc"
+
+    def _dimension(self) -> tuple[int, int]:
+        data = next(iter(self.data_runs.values())).data
+        return data.n + data.n_test, data.example_size()
+
+    def memory_mb(self) -> int:
+        """A fit's memory: its data set, the linear model's Newton step (a D × D Hessian a few
+        times over) and the interpreter."""
+        examples, D = self._dimension()
+        return int((8 * 3 * examples * D + 8 * 4 * D * D) / 2**20) + 500
+
+    def runtime(self) -> int:
+        """A fit's runtime request: two gradients of the n examples per step and optimizer, and
+        Newton's method (D³), at 1 GFLOP/s (`runtime_minutes`)."""
+        examples, D = self._dimension()
+        steps = self.settings["steps"] * len(self.settings["optimizers"])
+        return runtime_minutes((4 * steps * examples * D + 20 * D**3) / 1e9)
 
 
 def plan_convex(config: dict) -> dict[str, ConvexExperiment]:

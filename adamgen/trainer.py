@@ -14,6 +14,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +74,7 @@ def _chunks(schedule: np.ndarray, per_epoch: int, start: int = 0, every: int = 0
             epoch += size
 
 
-def _fingerprint(runs: list[RunConfig]) -> str:
+def fingerprint(runs: list[RunConfig]) -> str:
     """What a checkpoint must have been saved by: these runs, whatever the checkpoint interval
     (how often a job saves does not change its numbers)."""
     configs = [r.to_dict() for r in runs]
@@ -122,6 +124,32 @@ def check_fits(runs: list[RunConfig], device: torch.device | None = None,
                             f"(about {fit} fit)")
 
 
+@contextmanager
+def one_torch_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, every torch computation of a job runs on one thread.
+
+    torch and its BLAS (MKL in the x86 wheels) split the reduction of a sum or a matrix
+    product between threads in pieces whose number and bounds depend on the thread count, and
+    MKL's choice also depends on the CPU (on a 2-core Intel Xeon it splits products that it
+    leaves whole on an AMD EPYC): with the job's threads, the last bits of a run would depend
+    on how many threads its job was given. On one thread each sum is taken in one order, so a
+    run's bits are the same whatever the thread count, on any CPU; what differs between CPUs
+    is the order a kernel chooses for its instruction set (AVX2 or AVX-512), so bits agree
+    between runs on one machine, and to rounding between machines. The fast engine's numba
+    kernels keep the job's threads: they split the work by run (and a step's batch into two
+    halves added in a fixed order), never one run's sum between threads.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(runs: list[RunConfig], datasets: dict | None = None,
           progress_every: float = 10.0, checkpoint: str | Path | None = None
           ) -> list[RunResult]:
@@ -139,10 +167,11 @@ def train(runs: list[RunConfig], datasets: dict | None = None,
                              "size, schedule, device, dtype and engine")
     if checkpoint and first.train.checkpoint_every:
         checkpoints.check_path(Path(checkpoint))
-    job = _Lockstep(runs, datasets or {})
-    job.resume(Path(checkpoint) if checkpoint and first.train.checkpoint_every else None)
-    job.run(progress_every)
-    return job.results()
+    with one_torch_thread(resolve_device(first.train.device)):
+        job = _Lockstep(runs, datasets or {})
+        job.resume(Path(checkpoint) if checkpoint and first.train.checkpoint_every else None)
+        job.run(progress_every)
+        return job.results()
 
 
 class _Lockstep:
@@ -196,7 +225,7 @@ class _Lockstep:
         """Take up the job's state from its checkpoint, if it left an intact one; otherwise
         record the probes at epoch 0."""
         self.checkpoint = checkpoint
-        saved = checkpoints.load(checkpoint, _fingerprint(self.runs)) if checkpoint else None
+        saved = checkpoints.load(checkpoint, fingerprint(self.runs)) if checkpoint else None
         if saved is None:
             self.probe(0)
             return
@@ -211,7 +240,7 @@ class _Lockstep:
                  self.runs[0].train.epochs)
 
     def save(self, train_time: float) -> None:
-        state = {"runs": _fingerprint(self.runs), "epoch": self.done, "records": self.records,
+        state = {"runs": fingerprint(self.runs), "epoch": self.done, "records": self.records,
                  "diverged_at": self.diverged_at,
                  "orders": [g.bit_generator.state for g in self.orders],
                  "engine": _to_device(self.engine.checkpoint(), "cpu"),

@@ -56,6 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_WORKFLOW = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
 
 
+def run_snakemake(workdir: Path, args: list[str], env: dict | None = None,
+                  timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run this checkout's workflow in `workdir` with exactly these arguments (a README
+    command's own), in the environment the tests give Snakemake."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(workdir / ".cache"), **(env or {})}
+    argv = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+            "--directory", str(workdir), *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None,
               background: bool = False, timeout: float | None = None):
     """Run this checkout's workflow in `workdir` on `config` (written to workdir/config.yaml).

@@ -114,11 +114,11 @@ def test_every_kind_of_file_follows_the_cf_conventions(tiny_workflow, tmp_path):
     files = {
         "run file": next((results / "runs" / "adam").glob("*.nc")),
         "benign run file": next((results / "runs" / "gd").glob("B10-*.nc")),
-        "summary": results / "tiny" / "tiny" / "summary.nc",
-        "phase summary": results / "tiny" / "tiny_e7" / "summary.nc",
+        "summary": results / "test" / "tiny" / "summary.nc",
+        "phase summary": results / "test" / "tiny_e7" / "summary.nc",
         "data file": next((results / "data").rglob("seed0.nc")),
-        "convex summary": results / "tiny" / "tiny_convex" / "summary.nc",
-        "convex fit": results / "tiny" / "tiny_convex" / "convex" / "seed0.nc",
+        "convex summary": results / "test" / "tiny_convex" / "summary.nc",
+        "convex fit": next((results / "test" / "tiny_convex" / "convex").glob("seed0-*.nc")),
     }
     for what, path in files.items():
         copy = tmp_path / f"{what.replace(' ', '_')}.nc"
@@ -164,6 +164,40 @@ def test_open_runs_names_what_is_missing(tmp_path):
         adamgen.open_runs([str(tmp_path / "nope.nc")])
     with pytest.raises(OSError, match=r"no run files \(\*.nc\) under the directory"):
         adamgen.open_runs(tmp_path)
+
+
+def test_a_directory_a_glob_matches_is_opened_as_a_directory(tmp_path):
+    """A directory named b.nc that a glob matched was reported as a run file that "does not
+    exist"; it is read as the directory it is."""
+    (tmp_path / "b.nc").mkdir()
+    with pytest.raises(OSError, match=r"no run files \(\*.nc\) under the directory '.*b\.nc'"):
+        adamgen.open_runs(str(tmp_path / "b*.nc"))
+    _run_file(tmp_path / "b.nc" / "r.nc", [0, 10], [0.5, 0.1], seed=3, lr=1e-3)
+    with adamgen.open_runs(str(tmp_path / "*.nc")) as runs:
+        assert runs.sizes["run"] == 1 and runs["seed"].values.tolist() == [3]
+
+
+def test_lazy_keeps_integer_settings_over_mixed_and_old_files(tmp_path):
+    """Opened lazily, runs of which one lacks a setting (GD has no beta1) or an old file
+    without the config attribute turned `seed` and `batch_size` into floats; the lazy path
+    reads the settings as the eager one does."""
+    _run_file(tmp_path / "a.nc", [0, 10], [0.5, 0.1], seed=0, batch_size=20, lr=1e-3,
+              beta1=0.9)
+    _run_file(tmp_path / "b.nc", [0, 10], [0.5, 0.2], seed=1, batch_size=2, lr=1e-3)
+    config = json.dumps({"seed": 2, "data": {"kind": "patch", "n": 20}, "model": {},
+                         "optimizer": {"name": "gd", "lr": 0.5},
+                         "train": {"batch_size": 20, "epochs": 10, "dtype": "float64"}})
+    ds = xr.Dataset({"test_error": ("epoch", [0.5, 0.0])}, coords={"epoch": [0, 10]},
+                    attrs={"title": "adamgen run: probe trajectory of one training run",
+                           "config": config})
+    ds.to_netcdf(tmp_path / "c.nc", engine="netcdf4")
+    for lazy in (False, True):
+        with adamgen.open_runs(sorted(map(str, tmp_path.glob("*.nc"))), lazy=lazy) as runs:
+            for name in ("seed", "batch_size"):
+                assert runs[name].dtype == np.int64, (lazy, name, runs[name].dtype)
+            assert runs["seed"].values.tolist() == [0, 1, 2]
+            assert np.isnan(runs["beta1"].values[1:]).all()
+            assert runs["optimizer"].values.tolist() == ["adam", "adam", "gd"]
 
 
 def test_runs_of_different_models_combine_with_nan_where_one_lacks_a_variable(tmp_path):
@@ -252,7 +286,7 @@ def test_the_readme_analysis_examples_run_and_print_the_files_numbers(tiny_workf
     import io
 
     config = ROOT / "config" / "tiny.yaml"
-    swaps = {'"results/tang_e4/summary.nc"': '"results/tiny/tiny/summary.nc"',
+    swaps = {'"results/tang_e4/summary.nc"': '"results/test/tiny/summary.nc"',
              "weight_decay=1e-5": "weight_decay=1e-4",
              'experiment="zou_e1"': f'experiment="tiny", config="{config}"',
              "at_epoch(runs, 100)": "at_epoch(runs, 10)"}

@@ -51,8 +51,9 @@ def test_integers_and_floats_resolve_to_the_same_config(tiny):
         ({"optimizer": {"name": "adam", "lr": 1e-3, "learning_rate": 0.1}},
          "optimizer.learning_rate", "unknown key"),
         ({"model": {"widht": 3}}, "model.widht", "unknown key"),
-        ({"data": {"sigma_p": "0.1"}}, "data.sigma_p", "must be a number"),
-        ({"optimizer": {"name": "adam", "lr": "1e-5"}}, "optimizer.lr", "write it with a decimal"),
+        ({"data": {"sigma_p": "a tenth"}}, "data.sigma_p", "must be a number"),
+        ({"optimizer": {"name": "adam", "lr": "1e-5 or so"}}, "optimizer.lr",
+         "must be a number"),
         ({"data": {"s": 60}}, "data.s", "<= data.d - 1 = 59"),
         ({"data": {"n": 21}, "train": {"batch_size": 21}}, "data.n", "must be even"),
         ({"train": {"epochs": 2.5}}, "train.epochs", "must be an integer"),
@@ -212,3 +213,42 @@ def test_a_later_optimizer_setting_and_a_changed_update_move_paths_only_where_th
     monkeypatch.setitem(OPTIMIZERS, "padam", dataclasses.replace(OPTIMIZERS["padam"],
                                                                  revision=0))
     assert ex.run_path(padam.config) == before  # the revision is the only difference
+
+
+def test_numbers_are_numbers_as_researchers_write_them_in_every_config(tiny_raw, tmp_path):
+    """`lr: 5e-5` worked in a run config and was refused in a workflow config (Snakemake's
+    YAML 1.1 reader took it as text). One rule now (config.NUMBER): 5e-5, 1E4 and 1.0e-5 are
+    numbers in run configs, --set values, workflow configs and their --config values, and
+    claims files, whoever read the YAML."""
+    import yaml
+
+    from adamgen import claims, planner
+    from adamgen.config import apply_overrides, numbers, parse_run_config
+
+    raw = tiny_raw(optimizer={"name": "adam", "lr": "5e-5", "weight_decay": "1E-4"})
+    run = parse_run_config(raw)
+    assert run.optimizer["lr"] == 5e-5 and run.optimizer["weight_decay"] == 1e-4
+    assert parse_run_config(apply_overrides(tiny_raw(), ["optimizer.lr=2e-3"])).optimizer[
+        "lr"] == 2e-3
+    workflow = yaml.safe_load("""
+experiments:
+  e:
+    base: {data: {d: 60, n: 20, s: 8, n_test: 50}, model: {m: 4}, train: {epochs: 2}}
+    grid: {seed: [0]}
+    optimizers:
+      adam: {optimizer: {lr: 5e-5}, grid: {weight_decay: [1e-5, 1E-3]}}
+convex:
+  c: {data: {d: 60, n: 20, s: 8}, seeds: [0], weight_decay: 1e-2, steps: 10,
+      optimizers: {gd: {lr: 1E0}}}
+""")  # as Snakemake reads it: YAML 1.1 takes every one of these numbers as text
+    assert workflow["experiments"]["e"]["optimizers"]["adam"]["optimizer"]["lr"] == "5e-5"
+    read = numbers(workflow)
+    runs = planner.plan(read)["e"].runs
+    assert sorted(r.config.optimizer["weight_decay"] for r in runs) == [1e-5, 1e-3]
+    assert planner.plan_convex(read)["c"].settings["weight_decay"] == 0.01
+    assert numbers({"description": "a run of 2e5 steps", "name": "e1"}) == {
+        "description": "a run of 2e5 steps", "name": "e1"}  # text stays text
+    path = tmp_path / "claims.yaml"
+    path.write_text("claims:\n  - {id: c, claim: c, kind: paper, source: s, experiment: e, "
+                    "metric: test_error, expect: '< 0.5', rule: r, threshold: 1e-3}\n")
+    assert claims.load_claims(path)[0].threshold == 1e-3

@@ -60,3 +60,43 @@ def test_an_unknown_optimizer_setting_is_rejected(small):
     spec["convex"]["c"]["optimizers"] = {"adamm": {}}
     with pytest.raises(ConfigError, match=r"convex\.c\.optimizers\.adamm"):
         ex.plan_convex(spec)
+
+
+def test_a_fit_file_is_named_by_its_settings_and_data(tmp_path, monkeypatch):
+    """The reliability issue's case: after `steps: 100, gd lr: 1.0` became `steps: 300,
+    lr: 0.1`, the workflow reran the fit job, which found the old seed0.nc and kept it (rc 0,
+    a summary reporting steps 100). Fit files are content-addressed now, as run files are: a
+    changed setting or data set is a new file, the same settings the same file."""
+    import copy
+
+    from adamgen import jobs
+    from adamgen import planner as ex
+
+    spec = {"convex": {"c": {"data": {"d": 40, "n": 20, "s": 6}, "seeds": [0, 1],
+                             "weight_decay": 0.1, "steps": 100,
+                             "optimizers": {"adam": {"lr": 1e-2}, "gd": {"lr": 1.0}}}}}
+    first = ex.plan_convex(spec)["c"]
+    assert first.fit_path(0) != first.fit_path(1)
+    assert ex.plan_convex(copy.deepcopy(spec))["c"].fit_path(0) == first.fit_path(0)
+    changed = copy.deepcopy(spec)
+    changed["convex"]["c"].update(steps=300)
+    changed["convex"]["c"]["optimizers"]["gd"]["lr"] = 0.1
+    second = ex.plan_convex(changed)["c"]
+    assert second.fit_path(0) != first.fit_path(0)
+    other_data = copy.deepcopy(spec)
+    other_data["convex"]["c"]["data"]["s"] = 7
+    assert ex.plan_convex(other_data)["c"].fit_path(0) != first.fit_path(0)
+    assert first.seed_of(first.fit_path(1).rsplit("/", 1)[1].removesuffix(".nc")) == 1
+    # the job keeps a finished file only where its path names its content
+    monkeypatch.chdir(tmp_path)
+    from adamgen import datafile
+
+    path = ex.data_path(first.data_runs[0])
+    datafile.save(data.generate(first.data_runs[0].data, 0), path)
+    assert jobs.convex_job(path, first.settings, first.fit_path(0))
+    assert jobs.convex_job(path, second.settings, second.fit_path(0))  # not kept: fitted
+    assert not jobs.convex_job(path, first.settings, first.fit_path(0))  # the same: kept
+    import xarray as xr
+
+    with xr.open_dataset(second.fit_path(0)) as fit:
+        assert int(fit["step"].values[-1]) == 300

@@ -48,11 +48,12 @@ def test_the_planner_reads_a_registered_engine_from_its_declaration(toy):
                                     "optimizers": {"adam": {"optimizer": {"lr": 1e-3}}}}},
               "every_run": {"train": {"engine": "toy"}}}
     groups = lockstep_groups(plan(config), 3)
-    assert [len(g.runs) for g in groups] == [3, 1]
+    assert sorted(len(g.runs) for g in groups) in ([1, 3], [2, 2])  # hash buckets of <= 3
     assert all(g.threads == 2 for g in groups)  # the toy's `threads`, not the torch engine's
     run = groups[0].runs[0].config
     assert choose(run) == (toy, "asked for")
-    assert groups[0].memory_mb() == int(toy.memory(run, 3, 3, 14).host.total / 2**20) + 1
+    size = len(groups[0].runs)
+    assert groups[0].memory_mb() == int(toy.memory(run, size, size, 14).host.total / 2**20) + 1
 
 
 def test_a_registered_engine_is_checked_and_refused_like_the_others(toy):

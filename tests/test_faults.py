@@ -201,9 +201,9 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_training_goes_on(
 
 
 def checkpoints_fingerprint(run):
-    from adamgen.trainer import _fingerprint
+    from adamgen.trainer import fingerprint
 
-    return _fingerprint([run])
+    return fingerprint([run])
 
 
 # --- (5) damaged CIFAR batches: one line naming the file -------------------------------------

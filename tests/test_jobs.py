@@ -1,10 +1,11 @@
 """Workflow jobs: a lockstep job trains only what is missing and keeps what is finished."""
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
-from adamgen import data, datafile, jobs
+from adamgen import data, datafile, jobs, planner
 
 
 def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_path):
@@ -21,9 +22,60 @@ def test_a_job_trains_the_missing_runs_and_keeps_the_finished_ones(tiny, tmp_pat
 
     assert jobs.train_missing(runs, outs, data_paths) == outs[1:]
     assert hashlib.sha1(Path(outs[0]).read_bytes()).hexdigest() == digest  # not redone
-    assert os.path.getmtime(outs[0]) >= os.path.getmtime(data_path)  # but current again
+    # nor touched: a touched run file made every summary that holds it look out of date
+    assert os.path.getmtime(outs[0]) == 0
     # every output present: nothing to train, and no error
     assert jobs.train_missing(runs, outs, data_paths) == []
+
+
+def test_a_group_killed_between_its_file_writes_resumes_from_its_checkpoint(tiny, tmp_path,
+                                                                          monkeypatch):
+    """The reliability issue's case: a kill between the run-file writes of one packed group
+    retrained the rest of the group from epoch 0 (the checkpoint was named after the first
+    missing file) and left the group's checkpoint behind forever. The checkpoint is the
+    group's: the rerun resumes from it, writes only the missing files (the same numbers as an
+    undisturbed job) and removes it once every file of the group exists."""
+    import pytest
+    import xarray as xr
+
+    from adamgen import runfile, trainer
+
+    runs_ = [tiny(seed=s, optimizer={"name": "adam", "lr": 2e-3},
+                  train={"epochs": 40, "checkpoint_every": 10}) for s in (0, 1, 2)]
+    outs = [str(tmp_path / f"run{k}.nc") for k in range(3)]
+    runs = dict(zip(outs, runs_, strict=True))
+    reference = [str(tmp_path / f"ref{k}.nc") for k in range(3)]
+    jobs.train_missing(dict(zip(reference, runs_, strict=True)), reference,
+                       dict.fromkeys(reference))
+    saves, real_save = [], runfile.save
+
+    def killed_after_one(result, out):
+        if saves:
+            raise KeyboardInterrupt  # the kill, after the group's first file
+        saves.append(out)
+        real_save(result, out)
+
+    epochs_trained = []
+    real_run = trainer._Lockstep.run
+    monkeypatch.setattr(trainer._Lockstep, "run", lambda self, p: epochs_trained.append(
+        self.done) or real_run(self, p))
+    monkeypatch.setattr(runfile, "save", killed_after_one)
+    monkeypatch.setattr(trainer, "CHUNK_RUN_STEPS", 10)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.train_missing(runs, outs, dict.fromkeys(outs))
+    saved = jobs.checkpoint_path(outs[0])
+    assert Path(outs[0]).exists() and not Path(outs[1]).exists() and saved.exists()
+    monkeypatch.setattr(runfile, "save", real_save)
+    first = Path(outs[0]).read_bytes()
+    assert jobs.train_missing(runs, outs, dict.fromkeys(outs)) == outs[1:]
+    assert epochs_trained == [0, 30]  # resumed at its last checkpoint, not from epoch 0
+    assert Path(outs[0]).read_bytes() == first and not saved.exists()
+    for mine, ref in zip(outs, reference, strict=True):
+        with xr.open_dataset(mine) as a, xr.open_dataset(ref) as b:
+            xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+    saved.write_bytes(b"a checkpoint left by an older version")
+    assert jobs.train_missing(runs, outs, dict.fromkeys(outs)) == []
+    assert not saved.exists()  # every file of the group exists: the checkpoint goes
 
 
 def test_a_job_trains_its_lockstep_groups_in_turn_with_their_numbers_apart(tiny, tmp_path,
@@ -95,33 +147,101 @@ def test_small_lockstep_programs_go_several_to_a_job_each_whole():
     assert any(len(job.parts()) > 1 and len(job.data_paths) > 1 for job in training)
 
 
-def test_jobs_read_the_plan_their_workflow_saved_and_only_for_their_config(tmp_path,
-                                                                         monkeypatch):
-    """Planning the paper config takes about a second, and every training job planned it again
-    to find its runs; now the workflow's main process saves its plan and a job reads it, keyed
-    by the config and by adamgen's code (a plan made by other code is never read)."""
+def _saved_plan(tmp_path, monkeypatch):
+    """The tiny workflow's plan saved as its main process saves it, and a counter of the
+    plans made afterwards."""
     import copy
 
     from conftest import TINY_WORKFLOW
 
-    from adamgen import planner
+    from adamgen import plan_cache
 
     monkeypatch.chdir(tmp_path)
     config = copy.deepcopy(TINY_WORKFLOW)
     experiments = planner.plan(config)
-    planner.save_plan(config, experiments)
-    assert len(list(planner.PLAN_CACHE.glob("plan-*.pickle"))) == 1
+    assert plan_cache.save(config, experiments) is None
     calls = []
-    real = planner.plan
-    monkeypatch.setattr(planner, "plan", lambda c: calls.append(c) or real(c))
-    runs = planner.planned_runs(config)
-    assert calls == [] and set(runs) == {r.path for e in experiments.values() for r in e.runs}
-    other = copy.deepcopy(config)
-    other["experiments"]["tiny"]["grid"]["seed"] = [0, 1, 2]
-    assert len(planner.planned_runs(other)) > len(runs) and len(calls) == 1  # planned here
-    monkeypatch.setattr(planner, "_code_digest", lambda: "other code")
-    planner.planned_runs(config)
-    assert len(calls) == 2  # another version of adamgen plans for itself
+    real = plan_cache.plan
+    monkeypatch.setattr(plan_cache, "plan", lambda c: calls.append(c) or real(c))
+    paths = sorted({r.path for e in experiments.values() for r in e.runs})
+    return config, paths, calls
+
+
+def test_jobs_read_their_runs_from_the_plan_their_workflow_saved(tmp_path, monkeypatch):
+    """Planning the paper config takes about a second, and every training job planned it again
+    to find its runs; the workflow's main process saves its plan and a job reads its own runs
+    from it, each checked against the path it is filed under."""
+    from adamgen import plan_cache
+
+    config, paths, calls = _saved_plan(tmp_path, monkeypatch)
+    runs = plan_cache.planned_runs(config, paths[:3])
+    assert calls == [] and list(runs) == paths[:3]
+    assert all(planner.run_path(run) == path for path, run in runs.items())
+    other = {**config, "experiments": {"tiny": {**config["experiments"]["tiny"],
+                                                "grid": {"seed": [5]}}}}
+    planned = planner.plan(other)["tiny"].runs[0].path
+    assert plan_cache.planned_runs(other, [planned])[planned].seed == 5
+    assert len(calls) == 1  # another config: planned here
+
+
+def test_a_plan_saved_before_a_run_was_planned_is_planned_again(tmp_path, monkeypatch, caplog):
+    """The reliability issue's case: a CIFAR experiment is not planned while its files are
+    missing, the plan is saved, the files are added, and every job of the new runs failed
+    with a KeyError on every rerun (the saved plan was never rewritten). A job now checks
+    that the plan holds its runs, and the main process writes the plan at every start."""
+    from adamgen import plan_cache
+
+    config, paths, calls = _saved_plan(tmp_path, monkeypatch)
+    saved = plan_cache.plan_file(config)
+    kept = {k: v for k, v in plan_cache._read(saved).items() if k != paths[0]}
+    saved.write_text(json.dumps({"format": plan_cache.FORMAT,
+                                 "sha256": plan_cache._checksum(kept), "runs": kept}))
+    with caplog.at_level("INFO", logger="adamgen"):
+        runs = plan_cache.planned_runs(config, paths[:2])
+    assert list(runs) == paths[:2] and len(calls) == 1
+    assert f"it lacks {paths[0]}" in caplog.text and "planning the config again" in caplog.text
+    assert plan_cache.save(config, planner.plan(config)) is None  # rewritten at every start
+    plan_cache.planned_runs(config, paths[:2])
+    assert len(calls) == 1
+
+
+def test_a_damaged_plan_cache_means_plan_again_whatever_the_damage(tmp_path, monkeypatch,
+                                                                  caplog):
+    """A changed byte in the old pickle made every training job fail forever, and 22 % of
+    random damage raised exceptions the loader did not catch. The cache is JSON with a
+    checksum: every flip, truncation and insertion below ends in the right runs, planned
+    again where the damage shows."""
+    import random
+
+    from adamgen import plan_cache
+
+    config, paths, calls = _saved_plan(tmp_path, monkeypatch)
+    saved = plan_cache.plan_file(config)
+    good = saved.read_bytes()
+    expected = plan_cache.planned_runs(config, paths[:2])
+    rng = random.Random(0)
+    damaged = 0
+    for trial in range(300):
+        data = bytearray(good)
+        at = rng.randrange(len(data))
+        kind = trial % 3
+        if kind == 0:
+            data[at] ^= 1 << rng.randrange(8)
+        elif kind == 1:
+            data = data[:at]
+        else:
+            data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
+        saved.write_bytes(bytes(data))
+        before = len(calls)
+        assert plan_cache.planned_runs(config, paths[:2]) == expected
+        damaged += len(calls) > before
+    assert damaged >= 290  # the rest changed bytes that JSON reads the same (whitespace)
+    saved.unlink()
+    saved.parent.rmdir()
+    saved.parent.write_text("a file where the cache's directory belongs")
+    line = plan_cache.save(config, planner.plan(config))
+    assert line.startswith(f"cannot save the plan for the training jobs in {saved}")
+    assert plan_cache.planned_runs(config, paths[:1]) == {paths[0]: expected[paths[0]]}
 
 
 def test_training_jobs_share_the_cores_start_longest_first_after_every_data_set():

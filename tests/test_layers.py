@@ -13,7 +13,7 @@ LAYERS = [
               "locks", "checkpoint"]),
     ("registries", ["data", "models", "optim", "probes", "engines"]),
     ("config", ["config", "identity"]),
-    ("plan and files", ["planner", "runfile", "datafile", "analysis"]),
+    ("plan and files", ["planner", "plan_cache", "runfile", "datafile", "analysis"]),
     ("work", ["trainer", "jobs", "convex", "aggregate", "tables", "claims", "figures", "cli",
               "__main__", ""]),
 ]

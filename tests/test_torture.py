@@ -303,18 +303,34 @@ def test_a_killed_write_leaves_nothing_for_the_next_one(tiny, tmp_path):
 
 # --- (7) the bits do not depend on the thread count ------------------------------------------
 
-@pytest.mark.parametrize("engine", conftest.CNN_ENGINES)
-def test_every_probe_is_the_same_for_one_and_two_threads(tiny, engine):
-    """A lone run of the paper's model size, as the command line trains it: W has 2·20·1000 =
-    40 000 entries, more than the 32 768 that torch sums in one thread, so a plain torch sum
-    splits between threads and differs in its last bits (with several runs torch gives each
-    thread whole runs, and the bits agree by luck)."""
-    import numba
-
+def _paper_size_runs(tiny, engine: str, dtype: str, count: int) -> list:
+    """Runs of the paper's model size (W has 2·20·1000 = 40 000 entries, more than torch sums
+    in one piece), `count` of them in lockstep."""
     sizes = {"data": {"d": 1000, "n": 20, "s": 100, "sigma_p": 0.1, "n_test": 100},
              "model": {"m": 20, "sigma_0": 0.01}}
-    runs = [tiny(optimizer={"name": "adam", "lr": 1e-2},
-                 train={"engine": engine, "dtype": "float32", "epochs": 5}, **sizes)]
+    return [tiny(seed=seed, optimizer={"name": "adam", "lr": 1e-2},
+                 train={"engine": engine, "dtype": dtype, "epochs": 5, "batch_size": 10},
+                 probes={"store_weights": True}, **sizes) for seed in range(count)]
+
+
+@pytest.mark.parametrize("count", [1, 3], ids=["lone run", "three runs"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("engine", conftest.CNN_ENGINES)
+def test_every_probe_is_the_same_for_one_and_two_threads(tiny, engine, dtype, count):
+    """The same runs trained with a job's threads at 1 and at 2 give the same bits: every probe
+    and the final weights.
+
+    Why this cannot depend on the CPU or the BLAS the test meets: torch computes on one
+    thread inside training whatever the job's threads (`trainer.one_torch_thread`; the next
+    test checks it at every torch call), so no reduction is split between threads, whatever
+    MKL or torch would choose on this CPU; the fast engine's kernels split their work by run
+    and, for one run, into two half-batches added in a fixed order, never one sum between
+    threads. On a 2-core Intel Xeon the torch engine's probes and weights, and the fast
+    engine's noise memorization, differed in their last bits between 1 and 2 threads before
+    torch was held to one thread."""
+    import numba
+
+    runs = _paper_size_runs(tiny, engine, dtype, count)
     out = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -324,6 +340,34 @@ def test_every_probe_is_the_same_for_one_and_two_threads(tiny, engine):
     for a, b in zip(out[1], out[2], strict=True):
         for k in a.probes:
             np.testing.assert_array_equal(a.probes[k], b.probes[k], err_msg=k)
+        np.testing.assert_array_equal(a.weights_final, b.weights_final)
+
+
+@pytest.mark.parametrize("engine", conftest.CNN_ENGINES)
+def test_torch_computes_on_one_thread_inside_training(tiny, engine):
+    """Every torch call made while a run trains on the CPU (the step, the probes, the
+    evaluation) sees one torch thread, though the job was given two: checked at each call
+    (torch's function mode sees them all), so on any CPU and BLAS no torch reduction of a
+    run is split between threads. The job's own setting is restored afterwards. (numba's
+    OpenMP layer resets the shared OpenMP runtime to its own thread count at every kernel
+    launch: the fast engine's probes ran on two threads until each launch gave it back.)"""
+    from torch.overrides import TorchFunctionMode
+
+    class Threads(TorchFunctionMode):
+        seen: set
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is not torch.device:  # naming the device computes nothing
+                self.seen.add(torch.get_num_threads())
+            return func(*args, **(kwargs or {}))
+
+    torch.set_num_threads(2)
+    mode = Threads()
+    mode.seen = set()
+    with mode:
+        train(_paper_size_runs(tiny, engine, "float32", 2))
+    assert mode.seen == {1}
+    assert torch.get_num_threads() == 2
 
 
 # --- (8) messages and tables read right at any magnitude -------------------------------------
@@ -375,7 +419,7 @@ def test_kill_9_at_random_points_then_a_plain_rerun_loses_nothing(tiny_workflow,
     proc = run_workflow(workdir, config, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((workdir / "results" / "runs").rglob("*.nc"))
-    fits = sorted((workdir / "results" / "tiny" / "tiny_convex" / "convex").glob("*.nc"))
+    fits = sorted((workdir / "results" / "test" / "tiny_convex" / "convex").glob("*.nc"))
     assert len(runs) == 7 and len(fits) == 1
     for path in runs + fits:
         reference = tiny_workflow / path.relative_to(workdir)
@@ -383,3 +427,110 @@ def test_kill_9_at_random_points_then_a_plain_rerun_loses_nothing(tiny_workflow,
     assert not list(workdir.rglob(".*.tmp-*"))
     print(f"\n{kills} kills (run files present at each: {seen}); the rerun restored all 7 runs "
           "and the convex fit, identical to the undisturbed run")
+
+
+# --- two Snakemake processes in one directory: each its own lock, removed only when it dies --
+
+def test_a_dead_processs_lock_is_removed_and_a_live_ones_is_kept(tmp_path):
+    """The reliability issue's case: A runs, B (another config, no shared files) starts in
+    the same directory and overwrote the one owner record with its pid; B is killed; C
+    (A's config again) removed every lock as B's and trained A's running job a second
+    time. Each process now records its own lock files; C removes B's and keeps A's, so
+    Snakemake stops C with "Directory cannot be locked" instead."""
+    from adamgen import locks
+
+    lockdir = tmp_path / ".snakemake" / "locks"
+    lockdir.mkdir(parents=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    try:
+        for k, pid in ((0, alive.pid), (1, dead.pid)):
+            files = [lockdir / f"{k}.input.lock", lockdir / f"{k}.output.lock"]
+            for f in files:
+                f.write_text(f"results/runs/{k}.nc\n")
+            record = [f"{host} {pid}"] + [f"{f.stat().st_ino} {f.name}" for f in files]
+            (lockdir / f"{locks.OWNER}-{host}-{pid}").write_text("\n".join(record) + "\n")
+        done = locks.clear_stale_locks(lockdir)
+        assert [line.split(" (")[0] for line in done] == [
+            f"removed the lock left in {lockdir} by Snakemake process {dead.pid} on this host, "
+            "which no longer runs"]
+        assert sorted(p.name for p in lockdir.iterdir()) == [
+            "0.input.lock", "0.output.lock", f"{locks.OWNER}-{host}-{alive.pid}"]
+        # a lock file of a dead process's name that is now another file is not its
+        record = lockdir / f"{locks.OWNER}-{host}-{dead.pid}"
+        (lockdir / "1.input.lock").write_text("another process's\n")
+        record.write_text(f"{host} {dead.pid}\n1 1.input.lock\n")
+        locks.clear_stale_locks(lockdir)
+        assert (lockdir / "1.input.lock").exists() and not record.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert locks.clear_stale_locks(lockdir) and not (lockdir / "0.input.lock").exists()
+
+
+# --- configs that would never return are refused at once, with their size ------------------
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    """Nine levels of ten aliases each stand for 10^10 values; the config reader walked them
+    all (without a message, for hours). Each node is now visited once."""
+    import time
+
+    from adamgen.config import load_yaml
+    from adamgen.errors import DataFileError
+
+    lines = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    lines += [f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 10) + "]" for k in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nexperiments: {}\n")
+    start = time.perf_counter()
+    with pytest.raises(DataFileError, match=r"its aliases \(\*name\) expand to 12,345,679,012 "
+                                            r"values, more than the 1,000,000"):
+        load_yaml(path)
+    assert time.perf_counter() - start < 1
+    shared = tmp_path / "shared.yaml"  # aliases that repeat a node a few times are fine
+    shared.write_text("base: &b {d: 1000, n: 200}\ne1: {base: *b}\ne2: {base: *b}\n")
+    assert load_yaml(shared)["e2"]["base"]["d"] == 1000
+
+
+def test_a_grid_too_large_to_plan_is_refused_with_its_count():
+    """A grid of 10^7 runs planned for about 45 minutes and more than 10 GB without a word; the
+    planner counts a config's runs before expanding them and stops at max_runs (stated,
+    overridable)."""
+    import time
+
+    from adamgen.errors import ConfigError
+
+    config = copy.deepcopy(TINY)
+    grid = config["experiments"]["tiny"]["grid"]
+    grid["seed"] = list(range(10_000))
+    grid["model.sigma_0"] = [0.01 * k for k in range(1, 101)]
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        planner.plan(config)
+    assert time.perf_counter() - start < 1
+    assert str(err.value).startswith("config key 'max_runs' = 100000: the config's grids hold "
+                                     "7,000,020 runs ('tiny' 7,000,000), more than max_runs")
+    small = copy.deepcopy(TINY)
+    small["max_runs"] = 10
+    with pytest.raises(ConfigError, match="holds? 3[0-9] runs|hold 3[0-9] runs"):
+        planner.plan(small)
+    small["max_runs"] = 100
+    assert planner.plan(small)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "config key 'name' = '': is empty: leave the key out"),
+    ("tiny", "config key 'name' = 'tiny': is also an experiment of the config, whose files "
+             "would go to results/tiny/tiny/"),
+])
+def test_a_config_name_that_is_empty_or_an_experiment_is_refused(name, message):
+    """`name: ""` wrote into results/ itself and a name equal to an experiment's wrote
+    results/e/e/."""
+    from adamgen.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        planner.outputs({**TINY, "name": name})
+    assert str(err.value).startswith(message)
+    assert planner.outputs({k: v for k, v in TINY.items() if k != "name"}) == "results"

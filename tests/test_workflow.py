@@ -51,9 +51,9 @@ def planned(workdir: Path, config: dict) -> set[tuple[str, str]]:
 def downstream(config: dict, name: str = "tiny") -> set[tuple[str, str]]:
     """The aggregation, table and figure jobs of an experiment, and the target rule."""
     experiment = ex.plan(config)[name]
-    base = f"results/tiny/{name}"
+    base = f"results/test/{name}"
     jobs = {("aggregate", f"{base}/summary.nc"), ("make_tables", f"{base}/tables/final.csv"),
-            ("claims", "results/tiny/claims.md"), ("all", "")}
+            ("claims", "results/test/claims.md"), ("all", "")}
     for kind in figures.FIGURES.values():
         for figure in kind.stems(experiment):
             jobs.add((f"plot_{kind.name}", f"{base}/figures/{figure}.png"))
@@ -73,7 +73,7 @@ def finished(tiny_workflow):
 
 
 def test_the_workflow_produces_summary_tables_and_figures(finished):
-    results = finished / "results" / "tiny" / "tiny"
+    results = finished / "results" / "test" / "tiny"
     summary = xr.open_dataset(results / "summary.nc", engine="netcdf4")
     assert list(summary["final_test_error"].dims) == ["optimizer", "batch_size", "weight_decay",
                                                       "seed"]
@@ -93,7 +93,7 @@ def test_the_workflow_produces_summary_tables_and_figures(finished):
 
 
 def test_the_workflow_fits_the_convex_counterpart_on_the_same_data(finished):
-    results = finished / "results" / "tiny"
+    results = finished / "results" / "test"
     summary = xr.open_dataset(results / "tiny_convex" / "summary.nc", engine="netcdf4")
     assert summary["seed"].values.tolist() == [0, 1]
     assert summary["optimizer"].values.tolist() == ["adam", "gd"]
@@ -105,12 +105,12 @@ def test_the_workflow_fits_the_convex_counterpart_on_the_same_data(finished):
 
 
 def test_the_claims_report_has_every_verdict_and_the_workflow_still_succeeds(finished):
-    md = (finished / "results" / "tiny" / "claims.md").read_text()
+    md = (finished / "results" / "test" / "claims.md").read_text()
     assert "5 holds, 1 fails, 0 inconclusive, 1 not run of 7 claims" in md
     assert "written to fail" in md  # a failing row carries its explanation
-    rows = (finished / "results" / "tiny" / "claims.csv").read_text().splitlines()
+    rows = (finished / "results" / "test" / "claims.csv").read_text().splitlines()
     assert rows[0].startswith("id,kind,claim,source") and len(rows) == 8
-    assert "<table>" in (finished / "results" / "tiny" / "claims.html").read_text()
+    assert "<table>" in (finished / "results" / "test" / "claims.html").read_text()
 
 
 def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
@@ -118,7 +118,7 @@ def test_a_changed_claims_file_reruns_only_the_claims(finished, tmp_path):
     claims_file.write_text((ROOT / "config" / "claims_tiny.yaml").read_text()
                            .replace('expect: "<= 1"', 'expect: "<= 0.5"'))
     config = {**copy.deepcopy(TINY), "claims": str(claims_file)}
-    assert planned(finished, config) == {("claims", "results/tiny/claims.md"), ("all", "")}
+    assert planned(finished, config) == {("claims", "results/test/claims.md"), ("all", "")}
 
 
 def test_a_local_run_is_not_held_by_snakemakes_job_rate_limit(finished, tmp_path):
@@ -201,8 +201,8 @@ def _broken(change) -> dict:
         (lambda e: e["base"]["model"].update(widht=4),
          "config key 'model.widht': unknown key for model name 'two_layer_cnn' (known: name, "
          "q, m, c, sigma_0"),
-        (lambda e: e["optimizers"]["adam"]["optimizer"].update(lr="1e-3"),
-         "config key 'optimizer.lr' = '1e-3': must be a number (YAML reads 1e-3 as text"),
+        (lambda e: e["optimizers"]["adam"]["optimizer"].update(lr="1e-3 or so"),
+         "config key 'optimizer.lr' = '1e-3 or so': must be a number"),
         (lambda e: e["grid"].update(batchsize=[20]),
          "config key 'experiments.tiny.grid.batchsize': is not a grid axis (did you mean "
          "'batch_size'?"),
@@ -245,7 +245,7 @@ def test_lockstep_jobs_train_several_runs_each(finished_lockstep):
     training = ex.training_jobs(ex.plan(LOCKSTEP), 4)
     assert len(training) <= len(groups)
     for job in training:  # small programs several to a job (planner.training_jobs)
-        log = (finished_lockstep / f"results/logs/lockstep/{job.name}.log").read_text()
+        log = (finished_lockstep / f"results/logs/train/tiny/{job.name}.log").read_text()
         assert log.count("wrote results/runs/") == len(job.runs)
 
 
@@ -291,6 +291,43 @@ def test_adding_a_run_to_a_lockstep_grid_redoes_no_finished_run(finished_lockste
     assert planned(workdir, config) == downstream(config)  # what is left: the aggregation
 
 
+def _extended(change) -> dict:
+    config = copy.deepcopy(LOCKSTEP)
+    change(config["experiments"]["tiny"]["optimizers"])
+    return config
+
+
+@pytest.mark.parametrize("change", [
+    lambda o: o["adamw"]["grid"]["weight_decay"].append(0.1),
+    lambda o: o.update(amsgrad={"optimizer": {"lr": 1.0e-3}, "grid": {"weight_decay": [0.01]}}),
+], ids=["one more weight decay", "one more optimizer"])
+def test_extending_a_lockstep_grid_plans_exactly_the_jobs_of_its_new_runs(finished_lockstep,
+                                                                        change):
+    """The first-hour issue's case: adding one weight decay planned 24 jobs, among them a job
+    with no missing output whose packing had moved ("Params have changed"), and the summaries
+    of an experiment that had not changed (its runs were touched). Jobs are cut by hash
+    buckets (planner.buckets) and only jobs with a missing file get a rule: a dry run plans
+    the jobs that hold a new run, the changed experiment's summary, tables and figures and
+    the claims, nothing else; every other job keeps its runs and its name."""
+    config = _extended(change)
+    old = {job.name: job.paths for job in ex.training_jobs(ex.plan(LOCKSTEP), 4)}
+    new_runs = ({r.path for r in ex.plan(config)["tiny"].runs}
+                - {r.path for r in ex.plan(LOCKSTEP)["tiny"].runs})
+    jobs = ex.training_jobs(ex.plan(config), 4)
+    touched = {job.name for job in jobs if set(job.paths) & new_runs}
+    assert new_runs and touched
+    # a job without a new run is an old job, or a part of the old job that the new runs fell
+    # into (a bucket that grew past runs_per_job splits): its runs are finished either way
+    grown = [paths for paths in old.values()
+             if any(set(paths) & set(job.paths) for job in jobs if job.name in touched)]
+    for job in jobs:
+        if job.name not in touched:
+            assert (old.get(job.name) == job.paths
+                    or any(set(job.paths) <= set(paths) for paths in grown)), job.name
+    expected = {(f"train_{job.name}", job.paths[0]) for job in jobs if job.name in touched}
+    assert planned(finished_lockstep, config) == expected | downstream(config)
+
+
 def test_two_configs_keep_their_own_claims_and_share_their_runs(finished, tmp_path):
     """A named config writes under results/<name>/; another config in the same directory
     (the tiny one's `tiny` experiment alone, unnamed like the default config) writes under
@@ -300,17 +337,17 @@ def test_two_configs_keep_their_own_claims_and_share_their_runs(finished, tmp_pa
 
     workdir = tmp_path / "two"
     shutil.copytree(finished, workdir, symlinks=True)
-    before = (workdir / "results" / "tiny" / "claims.md").read_text()
+    before = (workdir / "results" / "test" / "claims.md").read_text()
     other = {"experiments": {"tiny": copy.deepcopy(TINY["experiments"]["tiny"])},
              "claims": TINY["claims"]}
     assert not any(rule.startswith("train") for rule, _ in planned_outputs(workdir, other))
     proc = snakemake(workdir, other, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (workdir / "results" / "tiny" / "claims.md").read_text() == before
+    assert (workdir / "results" / "test" / "claims.md").read_text() == before
     mine = (workdir / "results" / "claims.md").read_text()
     assert mine != before and "experiment 'tiny_e7' not in config" in mine
     assert (workdir / "results" / "tiny" / "summary.nc").exists()  # its own summary
-    assert (workdir / "results" / "tiny" / "tiny" / "summary.nc").exists()  # the other's
+    assert (workdir / "results" / "test" / "tiny" / "summary.nc").exists()  # the other's
 
 
 def test_a_config_name_that_is_a_shared_folder_is_refused(tmp_path):

@@ -104,6 +104,10 @@ class NoisyDigitsConfig:
     def example_size(self) -> int:
         return self.patches * self.d
 
+    def nonzeros(self) -> int:
+        """Nonzero input values per example: the digit's pixels and the noise's s."""
+        return PIXELS + self.s
+
 
 def _noisy_split(cfg: NoisyDigitsConfig, digits: np.ndarray, y: np.ndarray,
                  rng: np.random.Generator, keep_noise: bool) -> Split:

@@ -52,6 +52,11 @@ class PatchConfig:
         """Input values per example (P patches of d)."""
         return self.patches * self.d
 
+    def nonzeros(self) -> int:
+        """Nonzero input values per example: the feature patch's one, the noise patch's s and
+        its feature noise (what the fast engine's kernels touch)."""
+        return self.s + 2
+
 
 # above this share of nonzero inputs the dense path is faster than the sparse kernels
 DENSE_FRACTION = 0.25

@@ -115,6 +115,13 @@ class Engine(ABC):
             return int(gpu_runs_per_job)
         return self.fit(run, gpu_memory_gb * 2**30)
 
+    def seconds(self, run, runs: int, probe_count: int) -> float:
+        """Estimated seconds to train `runs` runs like `run` in lockstep, probes included, on
+        one core of this project's development machine (a 2-core AMD EPYC, Zen 5; see each
+        engine's constants). It sizes the workflow's runtime requests (with a safety factor)
+        and `adamgen plan`'s estimates; `benchmarks/bench_engine.py --estimate` measures."""
+        return dense_seconds(run, runs, probe_count)
+
     @abstractmethod
     def program(self) -> type["Lockstep"]:
         """The class of its program (imported here, when a run trains)."""
@@ -122,6 +129,44 @@ class Engine(ABC):
     def build(self, run, datasets: list, data_index: np.ndarray, W0, hyper: dict) -> "Lockstep":
         """The program that advances the runs in lockstep."""
         return self.program()(run, datasets, data_index, W0, hyper)
+
+
+# the torch engine's dense program on one CPU core, measured with 4 runs in lockstep on the
+# development machine (per run-step, float32): the benign data at d = 256, m = 20 (20 480
+# multiply-adds an example), GD, 114 µs at B = 40 and 436 µs at B = 160; the patch model at
+# d = 1000, Adam, 240 µs at B = 2 and 2.2 ms at B = 200; the linear network, Adam, 32 µs at
+# d = 16 and 88 µs at d = 64 (5 runs). So a step's launches take about 150 µs whatever the
+# group, an example's multiply-add 0.13 ns (forward and backward; twice that in float64), an
+# update 0.3 ns a parameter for (S)GD and 5.6 ns for the adaptive ones (eager elementwise
+# ops). Within 30 % of each but the smallest linear network (launches: 2x).
+DENSE_STEP_S = 150e-6
+DENSE_MAC_S = 0.13e-9
+DENSE_PARAMETER_S = {"plain": 0.3e-9, "adaptive": 5.6e-9}
+PLAIN = ("gd", "sgd", "sgd_momentum")
+CUDA_FLOPS = 5e12  # what a GPU sustains on these programs, conservatively (not yet measured)
+
+
+def multiply_adds(run) -> int:
+    """Multiply-adds of one example's forward pass through a two-layer network: each
+    activation is a product of length d (float64 counted twice: it costs twice the time)."""
+    macs = run.model.activations_per_example(run.data) * run.data.d
+    return macs * (2 if run.train.dtype == "float64" else 1)
+
+
+def dense_seconds(run, runs: int, probe_count: int) -> float:
+    """The dense (torch) program's time: each step's launches, each run's update and its
+    batch's products, and each probe's pass over the training and test sets."""
+    steps = run.train.epochs * run.steps_per_epoch
+    macs = multiply_adds(run)
+    params = run.model.parameters(run.data)
+    if run.train.device != "cpu":
+        flops = 6 * macs * (runs * (steps * run.batch_size
+                                    + probe_count * (2 * run.data.n + run.data.n_test)))
+        return steps * DENSE_STEP_S + flops / CUDA_FLOPS
+    update = DENSE_PARAMETER_S["plain" if run.optimizer["name"] in PLAIN else "adaptive"]
+    per_step = DENSE_STEP_S + runs * (update * params + DENSE_MAC_S * run.batch_size * macs)
+    probes = probe_count * runs * DENSE_MAC_S * macs * (2 * run.data.n + run.data.n_test)
+    return steps * per_step + probes
 
 
 def host_memory(run, runs: int, datasets: int, probe_count: int) -> Estimate:

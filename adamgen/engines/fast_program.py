@@ -26,6 +26,18 @@ def _stack_csr(parts: list[PatchCSR], dtype) -> tuple[np.ndarray, np.ndarray, np
     return ptr, idx, val
 
 
+def _launch(kernel, *args):
+    """Run a parallel kernel, then give torch back its thread count: numba's OpenMP threading
+    layer shares the OpenMP runtime with torch and sets the runtime's thread count to numba's
+    at each launch, which would undo `trainer.one_torch_thread` for every torch computation
+    after it (the probes)."""
+    threads = torch.get_num_threads()
+    try:
+        return kernel(*args)
+    finally:
+        torch.set_num_threads(threads)
+
+
 class FastLockstep(Lockstep):
     name = "fast"
     saved = ("W", "G", "S", "t")
@@ -81,23 +93,23 @@ class FastLockstep(Lockstep):
         few_runs = len(self.W) < numba.get_num_threads()
         split = self.B >= kernels.SPLIT_MIN_BATCH and few_runs
         kernel = kernels.train_chunk_split if split else kernels.train_chunk
-        kernel(self.W, self.G, self.S, self.H, self.family, self.flags, self.t, *self.train,
-               self.labels, self.data_index, perms, full, self.B, *self._model_args(),
-               self.alive, self.diverged_at, epoch0)
+        _launch(kernel, self.W, self.G, self.S, self.H, self.family, self.flags, self.t,
+                *self.train, self.labels, self.data_index, perms, full, self.B,
+                *self._model_args(), self.alive, self.diverged_at, epoch0)
         self.t += epochs * (self.labels.shape[1] // self.B)
 
     def weights(self) -> Tensor:
         return torch.from_numpy(self.W)
 
     def _logits(self, csr: tuple, n: int) -> Tensor:
-        return torch.from_numpy(kernels.logits(self.W, *csr, self.data_index, n,
-                                               *self._model_args()))
+        return torch.from_numpy(_launch(kernels.logits, self.W, *csr, self.data_index, n,
+                                        *self._model_args()))
 
     def train_stats(self) -> tuple[Tensor, Tensor, Tensor]:
         y = torch.as_tensor(self.labels[self.data_index])
         F = self._logits(self.train, y.shape[1])
-        _, G = kernels.full_gradient(self.W, *self.train, self.labels, self.data_index,
-                                     *self._model_args())
+        _, G = _launch(kernels.full_gradient, self.W, *self.train, self.labels,
+                       self.data_index, *self._model_args())
         return (*self._means(F, y), torch.from_numpy(G))
 
     def test_stats(self) -> tuple[Tensor, Tensor]:

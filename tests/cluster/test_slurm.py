@@ -107,15 +107,15 @@ def test_every_job_ran_as_a_slurm_job(on_slurm, cluster):
 def test_results_equal_those_of_a_local_run(on_slurm, tiny_workflow):
     workdir, _, _ = on_slurm
     paths = [r.path for r in ex.plan(TINY)["tiny"].runs]
-    paths += ["results/tiny/tiny/summary.nc", "results/tiny/tiny_convex/summary.nc"]
+    paths += ["results/test/tiny/summary.nc", "results/test/tiny_convex/summary.nc"]
     for path in paths:
         with (xr.open_dataset(workdir / path, engine="netcdf4") as a,
               xr.open_dataset(tiny_workflow / path, engine="netcdf4") as b):
             xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    assert (workdir / "results/tiny/tiny/tables/final.csv").read_text() == \
-        (tiny_workflow / "results/tiny/tiny/tables/final.csv").read_text()
+    assert (workdir / "results/test/tiny/tables/final.csv").read_text() == \
+        (tiny_workflow / "results/test/tiny/tables/final.csv").read_text()
     # the claims of the experiments both ran (the others' say "not in config" here)
-    mine, local = (list(csv.DictReader((d / "results" / "tiny" / "claims.csv").read_text()
+    mine, local = (list(csv.DictReader((d / "results" / "test" / "claims.csv").read_text()
                                        .splitlines())) for d in (workdir, tiny_workflow))
     names = {*TINY["experiments"], *TINY["convex"]}
     planned = [row for row in local if row["experiment"] in names]

@@ -13,6 +13,9 @@ rule aggregate:
     localrule: True
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=experiment_mem_mb,
+        runtime=planner.MIN_RUNTIME,
     params:
         manifest=experiment_manifest,
     script:

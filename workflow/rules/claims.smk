@@ -1,17 +1,22 @@
 # The convex counterpart (E3, docs/science.md §6) and the claims report checked against every summary.
 
 
+# Fit files are content-addressed (planner.ConvexExperiment.fit_path): changed settings give
+# new files, and a finished fit is kept as a finished run is.
 rule convex:
     input:
-        data=lambda w: planner.data_path(CONVEX[w.convex].data_runs[int(w.seed)]),
+        data=convex_data,
     output:
-        update(f"{OUT}/{{convex}}/convex/seed{{seed}}.nc"),
+        update(f"{OUT}/{{convex}}/convex/{{fit}}.nc"),
     log:
-        f"{OUT}/logs/{{convex}}/convex-seed{{seed}}.log",
+        f"{OUT}/logs/{{convex}}/convex-{{fit}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{convex}}/convex-seed{{seed}}.tsv"
+        f"{OUT}/benchmarks/{{convex}}/convex-{{fit}}.tsv"
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=lambda w: CONVEX[w.convex].memory_mb(),
+        runtime=lambda w: CONVEX[w.convex].runtime(),
     params:
         settings=lambda w: CONVEX[w.convex].settings,
     script:
@@ -30,6 +35,9 @@ rule convex_summary:
     localrule: True
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        runtime=planner.MIN_RUNTIME,
     params:
         seeds=lambda w: CONVEX[w.convex].seeds,
         description=lambda w: CONVEX[w.convex].description,
@@ -55,6 +63,9 @@ rule plot_convex:
     localrule: True
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        runtime=planner.MIN_RUNTIME,
     script:
         "../../scripts/plot.py"
 
@@ -79,6 +90,9 @@ rule claims:
     localrule: True
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=planner.MIN_RUNTIME,
     params:
         names=list(EXPERIMENTS) + list(CONVEX),
         unavailable=UNAVAILABLE,

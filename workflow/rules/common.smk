@@ -11,19 +11,22 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from adamgen import planner
+from adamgen import plan_cache, planner
 from adamgen import figures
+from adamgen.config import numbers
 from adamgen.errors import AdamgenError, ConfigError
-from adamgen.locks import clear_stale_lock, record_owner
+from adamgen.locks import clear_stale_locks, record_owner
 
 if workflow.is_main_process:
-    stale = clear_stale_lock()
-    if stale:
-        logger.info(f"adamgen: {stale}")
+    for line in clear_stale_locks():
+        logger.info(f"adamgen: {line}")
 
 try:
     for path in workflow.configfiles:
         planner.check_config_file(path)
+    # 5e-5 is a number, as in every config adamgen reads (Snakemake's reader takes it as text)
+    config.update(numbers(dict(config)))
+    planner.outputs(config)  # its own message for a name (the schema's would be terser)
     validate(config, "../schemas/config.schema.yaml")
     EXPERIMENTS, UNAVAILABLE = planner.available(planner.plan(config))
     CONVEX = planner.plan_convex(config)
@@ -38,8 +41,10 @@ if workflow.is_main_process:
     for name, reason in UNAVAILABLE.items():
         logger.warning(f"adamgen: experiment '{name}' is not planned: {reason}")
     if not workflow.dryrun:
-        # for the training jobs (planner.planned_runs)
-        planner.save_plan(config, EXPERIMENTS)
+        # for the training jobs (plan_cache.planned_runs), anew at every start
+        problem = plan_cache.save(config, EXPERIMENTS)
+        if problem:
+            logger.warning(f"adamgen: {problem}")
 
 # the claims file: relative to the working directory, else to this checkout
 CLAIMS = config["claims"]
@@ -53,19 +58,25 @@ RUNS = {run.path: run for e in EXPERIMENTS.values() for run in e.runs}
 # one job per run (rules `train`, `dataset`), or jobs of lockstep groups (`train_<group>`,
 # `data_<k>`): with runs_per_job > 1, and always where runs go to a GPU in groups
 GROUPED = config["runs_per_job"] > 1 or planner.any_device_groups(EXPERIMENTS)
+# Only jobs with a file still missing get a rule: a job whose runs all exist is never planned,
+# and its files, which no rule makes, are never touched (their summaries stay up to date).
+# Every process (a cluster job too) defines the rule of a job it is to run, since its files
+# are missing then; the packing follows from the config alone (planner.buckets).
 LOCKSTEP = (
-    planner.training_jobs(
-        EXPERIMENTS,
-        config["runs_per_job"],
-        config["gpu_runs_per_job"],
-        config["gpu_memory_gb"],
+    planner.unfinished(
+        planner.training_jobs(
+            EXPERIMENTS,
+            config["runs_per_job"],
+            config["gpu_runs_per_job"],
+            config["gpu_memory_gb"],
+        )
     )
     if GROUPED
     else []
 )
-# training jobs with a run file still missing, and the cores they share here (None: on a
-# cluster, each job on a node of its own): a job's threads (planner.job_threads)
-TRAINING_JOBS = sum(not all(os.path.exists(p) for p in g.paths) for g in LOCKSTEP)
+# the cores the training jobs share here (None: on a cluster, each job on a node of its own):
+# a job's threads (planner.job_threads)
+TRAINING_JOBS = len(LOCKSTEP)
 # (resource_settings: workflow.cores raises where no --cores is given, as under --report;
 # None there too)
 LOCAL_CORES = (
@@ -79,7 +90,15 @@ DATASETS = {
 DATASETS |= {
     planner.data_path(run): run for c in CONVEX.values() for run in c.data_runs.values()
 }
-DATA_GROUPS = planner.data_groups(DATASETS, config["runs_per_job"]) if GROUPED else []
+DATA_GROUPS = (
+    planner.unfinished(planner.data_groups(DATASETS, config["runs_per_job"]))
+    if GROUPED
+    else []
+)
+# the experiment a training job's log is filed under: that of its first run
+LOG_EXPERIMENT = {
+    run.path: name for name, e in reversed(EXPERIMENTS.items()) for run in e.runs
+}
 # what --set-resources (or a profile's set-resources) gives rule `train` applies to every
 # training rule, the grouped ones (train_<group>) too: e.g. a Slurm partition with GPUs
 TRAIN_RESOURCES = {
@@ -96,6 +115,7 @@ wildcard_constraints:
     run=r"[a-z_]+/[^/]+",
     spec=r"[^/]+",
     seed=r"\d+",
+    fit=r"seed\d+-[0-9a-f]+",
 
 
 def check_devices():
@@ -151,6 +171,20 @@ def run_mem_mb(wildcards):
     return planner.memory_mb(_run(wildcards).config)
 
 
+def run_runtime(wildcards):
+    return planner.LockstepGroup("run", (_run(wildcards),)).runtime()
+
+
+def dataset_mem_mb(wildcards):
+    run = DATASETS[f"{planner.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"]
+    return planner.DataGroup("one", (run,)).memory_mb()
+
+
+def experiment_mem_mb(wildcards):
+    """An experiment's summary holds its run files' values a few times over."""
+    return EXPERIMENTS[wildcards.experiment].memory_mb()
+
+
 def run_gpus(wildcards):
     return int(_run(wildcards).config.train.device.startswith("cuda"))
 
@@ -159,6 +193,12 @@ def dataset_config(wildcards):
     """Only what the data set depends on: its data settings and seed."""
     run = DATASETS[f"{planner.RESULTS}/data/{wildcards.spec}/seed{wildcards.seed}.nc"]
     return [{"seed": run.seed, "data": run.to_dict()["data"]}]
+
+
+def convex_data(wildcards):
+    """The data set of a convex fit."""
+    experiment = CONVEX[wildcards.convex]
+    return planner.data_path(experiment.data_runs[experiment.seed_of(wildcards.fit)])
 
 
 def experiment_runs(wildcards):

@@ -16,6 +16,9 @@ if not GROUPED:
         priority: 1000  # before every training job (planner.LockstepGroup.priority)
         conda:
             "../../environment.yml"
+        resources:
+            mem_mb=dataset_mem_mb,
+            runtime=planner.MIN_RUNTIME,
         params:
             datasets=dataset_config,
         script:
@@ -36,6 +39,9 @@ else:
             priority: 1000  # before every training job (planner.LockstepGroup.priority)
             conda:
                 "../../environment.yml"
+            resources:
+                mem_mb=group.memory_mb(),
+                runtime=planner.MIN_RUNTIME,
             params:
                 datasets=group.specs(),
             script:

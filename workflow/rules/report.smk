@@ -20,6 +20,9 @@ rule make_tables:
     localrule: True
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=experiment_mem_mb,
+        runtime=planner.MIN_RUNTIME,
     script:
         "../../scripts/tables.py"
 
@@ -49,5 +52,8 @@ for kind in figures.FIGURES.values():
         localrule: True
         conda:
             "../../environment.yml"
+        resources:
+            mem_mb=experiment_mem_mb,
+            runtime=planner.MIN_RUNTIME,
         script:
             "../../scripts/plot.py"

@@ -24,6 +24,7 @@ if not GROUPED:
         threads: 1
         resources:
             mem_mb=run_mem_mb,
+            runtime=run_runtime,
             gpu=run_gpus,
         script:
             "../../scripts/train.py"
@@ -40,7 +41,7 @@ else:
             output:
                 [update(path) for path in group.paths],
             log:
-                f"{planner.RESULTS}/logs/lockstep/{group.name}.log",
+                f"{planner.RESULTS}/logs/train/{LOG_EXPERIMENT[group.paths[0]]}/{group.name}.log",
             benchmark:
                 f"{planner.RESULTS}/benchmarks/lockstep/{group.name}.tsv"
             priority: group.priority  # the longest jobs first
@@ -50,6 +51,7 @@ else:
             resources:
                 **{
                     "mem_mb": group.memory_mb(),
+                    "runtime": group.runtime(),
                     "gpu": int(group.runs[0].config.train.device.startswith("cuda")),
                 }
                 | TRAIN_RESOURCES,
