@@ -50,16 +50,29 @@ def _coordinate_values(values: list) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values])
 
 
-def _shared_settings(runs: list[xr.Dataset], dims: list[str]) -> dict:
-    """Scalar coordinates whose value every run shares (the grid's axes left out)."""
-    names = set.intersection(*(set(ds.coords) for ds in runs)) - set(dims)
+def _settings(runs: list[tuple], dims: list[str], grid: list[str], shape: tuple,
+              cells: list[tuple]) -> dict:
+    """The runs' settings (their scalar coordinates, the grid's axes left out): one value
+    where every run shares it, else a coordinate over the grid's cells (NaN, or '' for text,
+    where a cell has no run or its run has no such setting), so that a selection of the grid
+    reads its runs' own settings (the learning rate of one optimizer, say)."""
+    names = sorted(set().union(*(set(ds.coords) for ds in runs)) - set(dims))
     out = {}
-    for name in sorted(names):
-        if runs[0][name].ndim:
+    for name in names:
+        having = [ds for ds in runs if name in ds.coords and ds[name].ndim == 0]
+        if not having:
             continue
-        values = {runs[k][name].item() for k in range(len(runs))}
-        if len(values) == 1:
-            out[name] = ((), values.pop(), dict(runs[0][name].attrs))
+        attrs = dict(having[0][name].attrs)
+        values = [ds[name].item() if name in ds.coords else None for ds in runs]
+        if len(having) == len(runs) and len(set(values)) == 1:
+            out[name] = ((), values[0], attrs)
+            continue
+        text = any(isinstance(v, str) for v in values)
+        column = np.full(shape, "" if text else np.nan, dtype=object if text else float)
+        for cell, value in zip(cells, values, strict=True):
+            if value is not None:
+                column[cell] = value
+        out[name] = (grid, column.astype(str) if text else column, attrs)
     return out
 
 
@@ -95,8 +108,10 @@ def summarize(manifest: dict) -> xr.Dataset:
     paths = np.full(shape, "", dtype=object)
     status = np.full(shape, "", dtype=object)
     diverged_epoch = np.full(shape, -1, dtype=np.int64)
+    cells = []
     for entry, ds, series in runs:
         cell = tuple(values.index(entry["coords"][axis]) for axis, values in axes.items())
+        cells.append(cell)
         if paths[cell]:  # two runs of one grid point: one of them would vanish from every output
             point = ", ".join(f"{k}={v}" for k, v in entry["coords"].items())
             raise DataFileError(f"run files '{paths[cell]}' and '{entry['path']}' fall into one "
@@ -136,7 +151,8 @@ def summarize(manifest: dict) -> xr.Dataset:
               for a, v in axes.items()}
     coords |= {"epoch": ("epoch", epochs, {"long_name": "training epoch", "units": "1"})}
     coords |= {d: (d, c.values, dict(c.attrs)) for d, c in kept_coords.items()}
-    coords |= _shared_settings([ds for _, ds, _ in runs], [*dims, "epoch", *kept_coords])
+    coords |= _settings([ds for _, ds, _ in runs], [*dims, "epoch", *kept_coords], dims,
+                        shape, cells)
     return xr.Dataset(data_vars, coords=coords, attrs={
         "title": f"adamgen summary of experiment {manifest['name']}",
         "Conventions": CONVENTIONS,

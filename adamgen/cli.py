@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="as the Markdown tables of config/README.md")
     k.add_argument("--metrics", action="store_true",
                    help="the claims' metrics, as the Markdown table of config/README.md")
+    k.add_argument("--rules", action="store_true",
+                   help="the claims' reading rules, as the Markdown table of config/README.md")
     return p
 
 
@@ -110,6 +112,11 @@ def cmd_status(args) -> None:
 
 
 def cmd_keys(args) -> None:
+    if args.rules:
+        from .claims.rules import describe_rules_markdown  # lazy: the claims package
+
+        print(describe_rules_markdown())
+        return
     if args.metrics:
         from .claims.metrics import describe_metrics_markdown  # lazy: xarray, numpy
 

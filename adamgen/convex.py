@@ -123,7 +123,7 @@ def fit(data: Dataset, settings: ConvexSettings) -> xr.Dataset:
     ds.attrs.update({"title": "adamgen convex counterpart (linear logistic model, L2)",
                      "Conventions": CONVENTIONS, "history": history("fitted"),
                      "weight_decay": lam, "steps": settings.steps, "seed": data.seed,
-                     "adamgen_version": __version__})
+                     "data_n": int(X.shape[0]), "adamgen_version": __version__})
     return ds
 
 
@@ -153,6 +153,10 @@ def summarize(fits: dict[int, xr.Dataset], name: str, description: str = "") -> 
                 "distance_to_optimum", "distance"):
         ds[f"final_{var}"] = ds[var].isel(step=-1, drop=True)
     ds["seed"].attrs.update(long_name="seed of the data set", units="1")
+    first = fits[min(fits)].attrs
+    if "data_n" in first:  # the training set's size, a setting the claims read
+        ds = ds.assign_coords(data_n=((), int(first["data_n"]),
+                                      {"long_name": "training examples", "units": "1"}))
     ds.attrs = {"title": f"adamgen convex counterpart, experiment {name}", "experiment": name,
                 "Conventions": CONVENTIONS, "history": history("summarized"),
                 "description": description, "grid_dims": '["optimizer", "seed"]',

@@ -17,15 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from summaries import cnn_summary, convex_summary
 
 from adamgen import claims
-from adamgen.aggregate import _coordinate_values
 from adamgen.claims import metrics
 from adamgen.claims.ranges import Interval, Values
-from adamgen.config import dim_name, load_yaml
-from adamgen.models import NETWORKS
+from adamgen.config import load_yaml
 from adamgen.planner import plan, plan_convex
-from adamgen.probes import active
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["config.yaml", "paper.yaml", "cifar.yaml", "tiny.yaml"]
@@ -46,63 +44,9 @@ def _experiments() -> dict:
     return out
 
 
-# --- a summary of an experiment's grid, every variable at an ordinary value ----------------
-
-def _cnn_summary(experiment) -> xr.Dataset:
-    axes = experiment.axes
-    dims = [dim_name(a) for a in axes]
-    shape = tuple(len(v) for v in axes.values())
-    status = np.full(shape, "", dtype=object)
-    for run in experiment.runs:
-        status[tuple(axes[a].index(run.coords[a]) for a in axes)] = "completed"
-    first = experiment.runs[0].config
-    T = max(r.config.train.epochs for r in experiment.runs)
-    epochs = np.array(sorted({0, 1, 10, 100, 1000, T}))
-    extra = {"j": [1, -1], "layer": list(NETWORKS[first.model.name].layer_names(first))}
-    data = {"status": (dims, status.astype(str))}
-    for probe_set in {s.name: s for r in experiment.runs for s in active(r.config)}.values():
-        for name, var in probe_set.variables.items():
-            if var.summary is None:
-                continue
-            kept = [d for d in var.dims if d not in var.summary]
-            size = tuple(len(extra[d]) for d in kept)
-            data[var.summarized(name)] = ((*dims, "epoch", *kept),
-                                          np.full(shape + (len(epochs),) + size, 0.5))
-            data[f"final_{var.summarized(name)}"] = ((*dims, *kept), np.full(shape + size, 0.5))
-    if first.probes.store_weights:
-        data["final_weights"] = ((*dims, "j", "r", "k"),
-                                 np.ones(shape + (2, first.model.m, first.data.d)))
-    coords = {d: _coordinate_values(v) for d, v in zip(dims, axes.values(), strict=True)}
-    coords |= {"epoch": epochs, **{k: v for k, v in extra.items()}}
-    shared = set.intersection(*(set(r.config.coordinates().items()) for r in experiment.runs))
-    coords |= {k: v for k, v in shared if k not in dims}
-    ds = xr.Dataset(data, coords=coords)
-    ran = ds["status"] != ""
-    for name in list(ds.data_vars):  # as aggregate leaves them: NaN where no run is
-        if name != "status":
-            ds[name] = ds[name].where(ran)
-    return ds.assign_attrs(experiment=experiment.name, grid_dims=str(dims).replace("'", '"'))
-
-
-def _convex_summary(experiment) -> xr.Dataset:
-    optimizers, seeds = list(experiment.settings["optimizers"]), experiment.seeds
-    steps = np.array([0, 1, 10, experiment.settings["steps"]])
-    per = (len(seeds), len(steps), len(optimizers))
-    data = {name: (("seed", "step", "optimizer"), np.full(per, 0.5)) for name in
-            ("train_loss", "train_error", "test_error", "grad_norm_l2", "distance_to_optimum")}
-    data["distance"] = (("seed", "step"), np.full(per[:2], 0.5))
-    for name in list(data):
-        dims = tuple(d for d in data[name][0] if d != "step")
-        data[f"final_{name}"] = (dims, np.full(tuple(len(x) for x in (seeds, optimizers))
-                                               [:len(dims)], 0.5))
-    return xr.Dataset(data, coords={"seed": seeds, "step": steps, "optimizer": optimizers},
-                      attrs={"experiment": experiment.name,
-                             "grid_dims": '["optimizer", "seed"]'})
-
-
 @functools.cache
 def _summaries(name: str) -> list[xr.Dataset]:
-    return [(_convex_summary if hasattr(e, "seeds") else _cnn_summary)(e)
+    return [(convex_summary if hasattr(e, "seeds") else cnn_summary)(e)
             for e in _experiments()[name]]
 
 
@@ -187,25 +131,34 @@ def _snr_line(ds, c, where, slope, collapse=None):
     return dict(zip(ns, 10 ** log_star, strict=True))
 
 
-def _rmed_at(ds, c, where, value) -> None:
-    """R_med of the claim's layer equal to `value` wherever the claim's `at` reads it."""
-    layer = {"layer": c.layer if c.layer is not None else ds["layer"].values[0]}
-    at = c.at or "final"
-    if at == "final":
-        _set(ds, "final_rmed", {**where, **layer}, value)
-        return
-    _set(ds, "rmed", {**where, **layer}, value)
-    if at == "window":
-        is_open = np.isfinite(value) if np.ndim(value) == 0 else True
-        _series(ds, "window_open", where, np.r_[0.0, np.ones(len(ds["epoch"]) - 1)]
-                if is_open else np.zeros(len(ds["epoch"])))
-        _series(ds, "window_close", where, np.zeros(len(ds["epoch"])))
+def _at_write(name: str, layered: bool = False):
+    """A trajectory `name` equal to `value` wherever the claim's `at` reads it (its final
+    value, along the run, and the theorem's window open from the first probe on)."""
+    def write(ds, c, where, value) -> None:
+        if layered:
+            where = {**where, "layer": c.layer if c.layer is not None
+                     else ds["layer"].values[0]}
+        at = c.at or "final"
+        if at == "final":
+            _set(ds, f"final_{name}", where, value)
+            return
+        _set(ds, name, where, value)
+        if at in ("window", "window_end"):
+            window = {k: v for k, v in where.items() if k != "layer"}
+            is_open = np.isfinite(value) if np.ndim(value) == 0 else True
+            _series(ds, "window_open", window, np.r_[0.0, np.ones(len(ds["epoch"]) - 1)]
+                    if is_open else np.zeros(len(ds["epoch"])))
+            _series(ds, "window_close", window, np.zeros(len(ds["epoch"])))
+    return write
 
 
-def _over_d(ds, c, where, per_d) -> None:
+_rmed_at = _at_write("rmed", layered=True)
+
+
+def _over_d(ds, c, where, per_d, write=_rmed_at) -> None:
     for d in metrics._populated(ds.sel({k: v for k, v in where.items() if k in ds.dims}),
                                 "data_d"):
-        _rmed_at(ds, c, {**where, "data_d": d}, per_d(d))
+        write(ds, c, {**where, "data_d": d}, per_d(d))
 
 
 def _first_at(ds, c, where, dim, default, value) -> None:
@@ -277,6 +230,15 @@ WRITE = {
     "rmed_excess_slope": lambda ds, c, w, v: _over_d(
         ds, c, w, lambda d: np.nan if not np.isfinite(v) else 1 + 10 ** (v * math.log10(d))),
     "flip_epoch": _flip,
+    "singular_uniformity": _at_write("singular_uniformity"),
+    "singular_uniformity_excess_slope": lambda ds, c, w, v: _over_d(
+        ds, c, w, lambda d: np.nan if not np.isfinite(v) else 1 + 10 ** (v * math.log10(d)),
+        _at_write("singular_uniformity")),
+    "rank_one_deficit": lambda ds, c, w, v: _at_write("rank1")(ds, c, w, 1 - v),
+    "grad_norm_l1_best": lambda ds, c, w, v: _series(ds, "grad_norm_l1", w,
+                                                     np.full(len(ds["epoch"]), v)),
+    "grad_norm_l2_best": lambda ds, c, w, v: _series(ds, "grad_norm_l2", w,
+                                                     np.full(len(ds["epoch"]), v)),
     "final_weights": lambda ds, c, w, v: _set(ds, "final_weights", w, 1.0 + v),
     "distance_peak": lambda ds, c, w, v: _set(ds, "distance", w, v),
     "distance_shrink": lambda ds, c, w, v: (
@@ -364,7 +326,7 @@ def test_a_vacuous_claim_is_named():
     """E1.adam.test_error with '0.5 ± 0.6' (every error in [0, 1] passes) cannot fail: the
     test above fails for it, naming it."""
     (c,) = [x for x in CLAIMS if x.id == "E1.adam.test_error"]
-    vacuous = replace(c, expect="0.5 ± 0.6")
+    vacuous = replace(c, rule="", expect="0.5 ± 0.6", rule_note="a vacuous band")
     with pytest.raises(AssertionError, match="claim E1.adam.test_error cannot fail"):
         test_every_claim_can_fail(vacuous)
 

@@ -157,6 +157,13 @@ def test_the_config_readme_lists_every_registry_row():
         "\n<!-- end generated -->")[0]
     assert metrics == describe_metrics_markdown(), \
         "config/README.md is stale: paste the output of `adamgen keys --metrics`"
+    from adamgen.claims.rules import describe_rules_markdown
+
+    for path in (ROOT / "config" / "README.md", ROOT / "docs" / "science.md"):
+        rules = path.read_text().split("<!-- generated: adamgen keys --rules -->\n")[1].split(
+            "\n<!-- end generated -->")[0]
+        assert rules == describe_rules_markdown(), \
+            f"{path.name} is stale: paste the output of `adamgen keys --rules`"
 
 
 def test_runs_finished_before_later_keys_existed_keep_their_paths():
@@ -250,5 +257,5 @@ convex:
         "description": "a run of 2e5 steps", "name": "e1"}  # text stays text
     path = tmp_path / "claims.yaml"
     path.write_text("claims:\n  - {id: c, claim: c, kind: paper, source: s, experiment: e, "
-                    "metric: test_error, expect: '< 0.5', rule: r, threshold: 1e-3}\n")
+                    "metric: test_error, rule: o1, threshold: 1e-3}\n")
     assert claims.load_claims(path)[0].threshold == 1e-3

@@ -64,7 +64,7 @@ def test_a_registered_engine_is_checked_and_refused_like_the_others(toy):
     bf16 = parse_run_config(merge(TINY, {"train": {"precision": "float32"}}))
     assert refusal(toy, bf16) is None
     with pytest.raises(ConfigError, match="'train.engine' = 'tyo': must be one of: auto, fast, "
-                                          r"torch, module, toy \(did you mean 'toy'\?\)"):
+                                          r"linear, torch, module, toy \(did you mean 'toy'\?\)"):
         parse_run_config(merge(TINY, {"train": {"engine": "tyo"}}))
 
 
@@ -88,3 +88,45 @@ def test_every_engine_declares_its_keys_and_the_train_section_holds_them():
 def test_an_old_engine_name_trains_on_the_engine_it_became(tiny):
     (result,) = train([tiny(train={"engine": "reference"})])
     assert result.timing["engine"] == "torch"
+
+
+@pytest.mark.parametrize("optimizer", [
+    {"name": "adam", "lr": 1e-2, "betas": [0.9, 0.81]},
+    {"name": "adam", "lr": 3e-3, "weight_decay": 1e-3},
+    {"name": "sgd_momentum", "lr": 0.05, "weight_decay": 1e-3},
+    {"name": "gd", "lr": 0.1},
+])
+def test_the_linear_engine_steps_as_the_torch_engine(optimizer):
+    """The linear engine's kernels (full-batch steps from Λ = XᵀX/n and A = Xᵀy/n) against
+    the network's torch implementation, 300 steps of two runs on their own data sets: every
+    stored weight within 1e-10 relative, every probe (the Hessian diagonal's R_med and the
+    Jiang window's quantities among them) within 1e-9."""
+    from adamgen.trainer import train
+
+    def runs(engine):
+        return [parse_run_config({
+            "seed": seed, "data": {"kind": "whitened", "d": 8, "n": 12, "n_test": 20},
+            "model": {"name": "two_layer_linear", "alpha": 1.0}, "optimizer": optimizer,
+            "train": {"epochs": 300, "dtype": "float64", "engine": engine},
+            "probes": {"per_decade": 4, "store_weights": True,
+                       "extra": ["hessian", "jiang_window"]}}) for seed in (0, 1)]
+
+    fast, reference = train(runs("linear")), train(runs("torch"))
+    for a, b in zip(fast, reference, strict=True):
+        assert a.timing["engine"] == "linear" and b.timing["engine"] == "torch"
+        scale = np.abs(b.weights_final).max()
+        np.testing.assert_allclose(a.weights_final, b.weights_final, rtol=0,
+                                   atol=1e-10 * scale)
+        for name in b.probes:
+            np.testing.assert_allclose(a.probes[name], b.probes[name], rtol=1e-9, atol=1e-14,
+                                       err_msg=name)
+
+
+def test_auto_takes_the_linear_engine_for_full_batch_float64_runs_only():
+    from adamgen.engines import choose
+
+    base = {"data": {"kind": "whitened", "d": 8, "n": 8}, "model": {"name": "two_layer_linear"},
+            "optimizer": {"name": "adam", "lr": 1e-2}}
+    assert choose(parse_run_config({**base, "train": {"dtype": "float64"}}))[0].name == "linear"
+    engine, why = choose(parse_run_config(base))  # float32: the torch engine, saying why
+    assert engine.name == "torch" and "not linear: it computes in float64" in why

@@ -112,3 +112,92 @@ def test_a_panel_title_does_not_repeat_the_optimizer_of_the_figure_title():
         grid_dims='["optimizer", "seed"]'), "adam")
     assert "adam" in fig._suptitle.get_text()
     assert fig.axes[0].get_title() == ""
+
+
+# --- every figure of the default and tiny configs: legends true in every panel ---------------
+
+def _colour(handle) -> str:
+    """The colour a legend entry stands for."""
+    import matplotlib.colors as mcolors
+    from matplotlib.container import ErrorbarContainer
+
+    if isinstance(handle, ErrorbarContainer):
+        handle = handle.lines[0]
+    for getter in ("get_color", "get_edgecolor", "get_facecolor"):
+        if hasattr(handle, getter):
+            value = getattr(handle, getter)()
+            value = value[0] if hasattr(value, "ndim") and value.ndim == 2 else value
+            return mcolors.to_hex(value, keep_alpha=False)
+    raise AssertionError(f"no colour for {handle!r}")
+
+
+def _every_figure():
+    import summaries
+    from conftest import ROOT, TINY_WORKFLOW
+
+    from adamgen import figures
+    from adamgen.config import load_yaml
+    from adamgen.planner import plan
+
+    rng = np.random.default_rng(0)
+    for config in (load_yaml(ROOT / "config" / "config.yaml"), TINY_WORKFLOW):
+        for name, experiment in plan(config).items():
+            summary = summaries.cnn_summary(experiment, rng)
+            for stem in figures.names(experiment):
+                yield f"{name}/{stem}", summary, stem
+
+
+@pytest.mark.parametrize("name, summary, stem", list(_every_figure()),
+                         ids=[f[0] for f in _every_figure()])
+def test_every_legend_is_true_in_every_panel(name, summary, stem):
+    """The first-hour issue's cases: one shared legend while colours were assigned per panel
+    (digits_e9's adamw panel drew lambda = 0.1 in the colour the legend gave 0.01; tang_e4 drew
+    lambda = 1e-5 and 0.01 both blue), a 48-entry legend over cao_e7's plot, ticks 3.2 ... 3.8
+    for an integer q. Each figure is drawn and its matplotlib objects read back: every
+    labelled artist of every panel has the colour the legend gives its label, a legend has
+    at most MAX_LEGEND series (and the markers of diverged seeds and failed training), and
+    an axis of whole numbers is labelled with whole numbers."""
+    from adamgen import figures
+
+    fig = figures.draw(stem, summary)
+    legends = fig.legends
+    assert len(legends) <= 1
+    legend = {}
+    if legends:
+        for handle, text in zip(legends[0].legend_handles, legends[0].get_texts(),
+                                strict=True):
+            legend[text.get_text()] = _colour(handle)
+        assert len(legend) <= plots.MAX_LEGEND + 2, list(legend)
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            assert label in legend, (stem, label)
+            assert _colour(handle) == legend[label], (stem, ax.get_title(), label)
+        if stem.startswith(("test_error_vs_", "feature_vs_")) and ax.get_xlabel():
+            axis = stem.split("_vs_")[1]
+            values = summary[axis].values.astype(float)
+            if np.all(values == np.round(values)) and ax.get_xscale() == "linear":
+                ticks = [t.get_text() for t in ax.get_xticklabels()]
+                assert all(t.lstrip("−-").isdigit() for t in ticks if t), (stem, ticks)
+
+
+def test_a_sweep_colours_each_weight_decay_alike_in_both_panels():
+    """digits_e9's test error against B: adam and adamw share lambda = 0.01 and 0.1; each
+    keeps one colour in both panels (it had the colour of its position in each panel)."""
+    dims = ["optimizer", "batch_size", "weight_decay", "seed"]
+    lams = [1e-5, 1e-3, 1e-2, 0.1, 1.0]
+    status = np.full((2, 2, 5, 2), "completed", dtype=object)
+    status[0, :, 4] = ""  # adam has no lambda = 1
+    status[1, :, 1] = ""  # adamw has no lambda = 1e-3
+    summary = xr.Dataset({
+        "final_test_error": (dims, np.random.default_rng(1).uniform(0, 1, status.shape)),
+        "status": (dims, status.astype(str)),
+    }, coords={"optimizer": ["adam", "adamw"], "batch_size": [10, 200], "weight_decay": lams,
+               "seed": [0, 1]}, attrs={"experiment": "e", "grid_dims": str(dims).replace(
+                   "'", '"')})
+    fig = plots.sweep(summary, "batch_size")
+    colours = [{label: _colour(h) for h, label in zip(*ax.get_legend_handles_labels(),
+                                                       strict=True)}
+               for ax in fig.axes if ax.get_legend_handles_labels()[1]]
+    assert colours[0]["λ=0.1"] == colours[1]["λ=0.1"]
+    assert colours[0]["λ=0.01"] == colours[1]["λ=0.01"] != colours[1]["λ=0.1"]
+    assert len(set(colours[0].values()) | set(colours[1].values())) == 5

@@ -321,6 +321,7 @@ def test_bf16_autocast_trains_close_to_float32():
 
 def test_bf16_is_refused_where_no_engine_offers_it(tiny_raw):
     with pytest.raises(ConfigError, match="no engine can train this run: not fast: it has no "
+                       "train.precision 'bf16' \\(read by: module\\); not linear: it has no "
                        "train.precision 'bf16' \\(read by: module\\); not torch: it has no "
                        "train.precision 'bf16' \\(read by: module\\); not module: "):
         parse_run_config(tiny_raw(train={"precision": "bf16", "dtype": "float32"}))

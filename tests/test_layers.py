@@ -14,7 +14,8 @@ LAYERS = [
     ("registries", ["data", "models", "optim", "probes", "engines"]),
     ("config", ["config", "identity"]),
     ("plan and files", ["planner", "plan_cache", "runfile", "datafile", "analysis"]),
-    ("work", ["trainer", "jobs", "convex", "aggregate", "tables", "claims", "figures", "cli",
+    ("work", ["trainer", "jobs", "convex", "aggregate", "tables", "claims", "figures", "progress",
+              "cli",
               "__main__", ""]),
 ]
 MOST_UPWARD = 2

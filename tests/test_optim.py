@@ -304,8 +304,8 @@ def test_an_optimizer_without_a_fast_kernel_trains_on_the_torch_engine(tiny, cap
     finally:
         log.removeHandler(caplog.handler)
     assert result.timing["engine"] == "torch"
-    assert "engine: torch (auto: not fast: it has no fused kernel for the optimizer 'lion')" \
-           in caplog.text
+    assert ("engine: torch (auto: not fast: it has no fused kernel for the optimizer 'lion'; "
+            "not linear: it has no kernels for the network 'two_layer_cnn')") in caplog.text
     with pytest.raises(ValueError, match="'train.engine' = 'fast': cannot train this run: it "
                                          "has no fused kernel for the optimizer 'lion'"):
         tiny(optimizer={"name": "lion", "lr": 1e-3}, train={"engine": "fast"})

@@ -10,8 +10,9 @@ A claims file (config/claims.yaml) lists entries like
       where: {optimizer: adam}        # fixes grid coordinates; seeds stay
       metric: test_error              # see adamgen.claims.metrics.METRICS
       paper: "0.884"                  # what the paper reports, as text
-      expect: "0.884 ± 0.05"          # the check on the mean over seeds
-      rule: ±0.05 around the paper's single reported number   # where the bound comes from
+      rule: paper_number              # how the paper's notation is read (claims.rules.RULES)
+      value: 0.884                    # the paper's quantity: a number or an expression of
+                                      # the settings (B * s * sigma_p / n)
       figure: zou_e1/figures/errors-adam.png
       if_fails: why it may fail here  # printed next to a failing or inconclusive verdict
 
@@ -25,15 +26,20 @@ and, optionally,
       maximum: [data_n, data_snr]         # ... or take the largest (smallest: minimum) value
       j: -1                               # the class for per-class metrics (default +1)
       layer: "j=+1"                       # the layer for per-layer metrics (default: first)
-      at: window                          # which R_med of a run: final, median or window
+      at: window                          # which R_med of a run: final, median, window (the
+                                          # median over the theorem's window) or window_end
       threshold: 0.25                     # for the boundary metrics
       variable: test_loss                 # the variable a boundary metric reads
       undefined: {verdict: fails, because: "the paper puts the event inside the grid"}
+      axis: weight_decay              # the grid a `moves_by` / `independent_of` reading uses
 
-`expect` is `< x`, `<= x`, `> x`, `>= x`, `x ± t` or `in [a, b]` (round brackets for open
-ends). Each claim is evaluated per seed and the check applies to the mean; the row says how
-many seeds pass on their own. Verdicts: `holds`, `fails`, `not run` (the experiment or the
-selected grid point is absent from this config) and `inconclusive`: a run at the grid point
+The expectation is the rule's reading of the value on the claim's summary (its settings, its
+grid); where no rule fits, a claim gives `expect` (`< x`, `<= x`, `> x`, `>= x`, `x ± t` or
+`in [a, b]`, round brackets for open ends) and says why in `rule_note`. Each claim is
+evaluated per seed; the rule says how the seeds decide (the mean, a majority, or the seeds'
+range for one run's number), and the row says how many seeds pass on their own. Verdicts:
+`holds`, `fails`, `not run` (the experiment or the selected grid point is absent from this
+config) and `inconclusive`: a run at the grid point
 diverged (a diverged run never makes a claim hold nor fail), or the metric is undefined on this
 grid (a boundary beyond its last value, an event that never happens) and the claim does not say
 that this is a failure. Where the paper puts the event inside the grid, `undefined` says so:
@@ -54,9 +60,11 @@ import xarray as xr
 
 from ..config import dim_name, load_yaml
 from ..errors import ConfigError
+from ..settings import did_you_mean
 from .metrics import METRICS, describe_metrics_markdown
-from .ranges import FORMS, Interval, Range, combine, parse_expect, witness
+from .ranges import FORMS, Range, combine, parse_expect, witness
 from .report import VERDICTS, measured, to_csv, to_html, to_markdown, write
+from .rules import RULES, Reading, describe_rules_markdown, quantity
 
 KINDS = ("paper", "beyond")
 COMBINE = {
@@ -65,11 +73,12 @@ COMBINE = {
     "relative_distance": None,  # handled below: sums over the non-grid dims
 }
 REDUCTIONS = {"average": "mean", "maximum": "max", "minimum": "min"}
-AT = ("final", "median", "window")
+AT = ("final", "median", "window", "window_end")
 
-__all__ = ["AT", "KINDS", "METRICS", "VERDICTS", "Claim", "Row", "describe_metrics_markdown",
-           "evaluate", "falsifiable", "load_claims", "measured", "parse_claims", "per_seed",
-           "to_csv", "to_html", "to_markdown", "value_range", "write"]
+__all__ = ["AT", "KINDS", "METRICS", "RULES", "VERDICTS", "Claim", "Row",
+           "describe_metrics_markdown", "describe_rules_markdown", "evaluate", "falsifiable",
+           "load_claims", "measured", "parse_claims", "per_seed", "to_csv", "to_html",
+           "to_markdown", "value_range", "write"]
 
 
 @dataclass
@@ -80,8 +89,11 @@ class Claim:
     source: str
     experiment: str
     metric: str
-    expect: str
-    rule: str
+    rule: str = ""  # a row of claims.rules.RULES; "" where `expect` and `rule_note` say it
+    value: Any = None  # the paper's quantity the rule reads
+    expect: str = ""  # only with rule_note: the check, typed
+    rule_note: str = ""  # why no rule of the table fits
+    axis: str | None = None  # the grid of moves_by / independent_of
     paper: str = ""
     where: dict = field(default_factory=dict)
     contrast: dict | None = None
@@ -102,23 +114,64 @@ class Claim:
     def reduced(self) -> list[str]:
         return [*self.average, *self.maximum, *self.minimum]
 
-    @property
-    def accepted(self) -> Interval:
-        """The values the expectation accepts."""
-        return parse_expect(self.expect)
-
-    def check(self, value: float) -> bool:
-        return value in self.accepted
+    def reading(self, ds: xr.Dataset) -> Reading:
+        """What the claim accepts on its experiment's summary: its rule's reading of its value
+        at its grid point (or the `expect` a rule_note gives)."""
+        if not self.rule:
+            return Reading(parse_expect(self.expect), f"{self.expect} ({self.rule_note})")
+        row = RULES[self.rule]
+        point = _point(ds, self)
+        x = None
+        if row.needs_value and self.rule != "within":
+            x = quantity(self.value, point, f"claim {self.id}.value")
+        return row.read(x, point, self)
 
     @property
     def undefined_fails(self) -> bool:
         return bool(self.undefined) and self.undefined["verdict"] == "fails"
 
 
-_REQUIRED = ("id", "claim", "kind", "source", "experiment", "metric", "expect", "rule")
-_FIELDS = {*_REQUIRED, "paper", "where", "contrast", "compare", "as", "average", "maximum",
-           "minimum", "j", "layer", "at", "threshold", "variable", "undefined", "figure",
-           "if_fails"}
+def _point(ds: xr.Dataset, c: Claim) -> xr.Dataset:
+    """The summary at the claim's `where` (its first side for a comparison), where the rule
+    reads the settings; the whole summary where the point is not in it."""
+    first = _sides(c)[0] if c.compare else c
+    sel = _select(ds, first)
+    return ds if sel is None else sel
+
+
+_REQUIRED = ("id", "claim", "kind", "source", "experiment", "metric")
+_FIELDS = {*_REQUIRED, "rule", "value", "expect", "rule_note", "axis", "paper", "where",
+           "contrast", "compare", "as", "average", "maximum", "minimum", "j", "layer", "at",
+           "threshold", "variable", "undefined", "figure", "if_fails"}
+
+
+def _check_rule(where: str, entry: dict) -> None:
+    """A claim names a rule of the table (with its value), or types `expect` and says in
+    `rule_note` why no rule fits; never both."""
+    if "rule_note" in entry:
+        if "rule" in entry:
+            raise ConfigError(f"{where}.rule", "goes without rule_note (a claim reads its "
+                              "value by a rule, or says why none fits)")
+        expect = str(entry.get("expect", ""))
+        if parse_expect(expect) is None or parse_expect(expect).empty:
+            raise ConfigError(f"{where}.expect", f"must read {FORMS} (with rule_note)", expect)
+        return
+    if "expect" in entry:
+        raise ConfigError(f"{where}.expect", "is computed from the claim's rule and value; "
+                          "type it only with a rule_note saying why no rule fits")
+    rule = entry.get("rule")
+    if rule not in RULES:
+        hint = did_you_mean(str(rule), list(RULES))
+        raise ConfigError(f"{where}.rule", f"is not a reading rule ({hint}rules: "
+                          f"{', '.join(RULES)}); or give expect and rule_note", rule)
+    if RULES[rule].needs_value and "value" not in entry:
+        raise ConfigError(f"{where}.value", f"is missing: rule {rule} reads the paper's "
+                          f"quantity ({RULES[rule].notation})")
+    if rule == "within" and not (isinstance(entry["value"], list) and len(entry["value"]) == 2):
+        raise ConfigError(f"{where}.value", "must be [a, b] for rule within", entry["value"])
+    if rule in ("moves_by", "independent_of") and "axis" not in entry:
+        raise ConfigError(f"{where}.axis", f"is missing: rule {rule} reads the step of a grid "
+                          "axis")
 
 
 def _check_undefined(where: str, value: Any) -> None:
@@ -155,9 +208,7 @@ def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
         if entry["metric"] not in METRICS:
             raise ConfigError(f"{where}.metric", f"is not one of {', '.join(METRICS)}",
                               entry["metric"])
-        expect = str(entry["expect"])
-        if parse_expect(expect) is None or parse_expect(expect).empty:
-            raise ConfigError(f"{where}.expect", f"must read {FORMS}", expect)
+        _check_rule(where, entry)
         if entry.get("at", "final") not in AT:
             raise ConfigError(f"{where}.at", f"is not one of {', '.join(AT)}", entry["at"])
         if "undefined" in entry:
@@ -186,7 +237,10 @@ def parse_claims(raw: Any, source: str = "claims file") -> list[Claim]:
         dims = {"where": {dim_name(k): v for k, v in (entry.get("where") or {}).items()},
                 "contrast": ({dim_name(k): v for k, v in contrast.items()} if contrast else None),
                 **{r: [dim_name(a) for a in entry.get(r) or []] for r in REDUCTIONS}}
-        out.append(Claim(**{**fields, **dims, "as_": as_, "expect": expect,
+        if "axis" in entry:
+            dims["axis"] = dim_name(entry["axis"])
+        out.append(Claim(**{**fields, **dims, "as_": as_,
+                            "expect": str(entry.get("expect", "")),
                             "paper": str(entry.get("paper", ""))}))
     return out
 
@@ -204,6 +258,7 @@ class Row:
     n: int = 0
     passing: int = 0
     reason: str = ""
+    expected: str = ""  # the rule's reading on this summary (claims.rules.Reading.text)
 
 
 def _select(ds: xr.Dataset, c: Claim) -> xr.Dataset | None:
@@ -313,7 +368,7 @@ def falsifiable(ds: xr.Dataset, c: Claim) -> float | None:
     """A value the claim's quantity can take on this summary that its expectation rejects
     (NaN when only an undefined value, which the claim counts as a failure, would); None if
     the claim cannot fail."""
-    found = witness(c.accepted, value_range(ds, c))
+    found = witness(c.reading(ds).accepted, value_range(ds, c))
     if found is not None:
         return found
     return math.nan if c.undefined_fails else None
@@ -329,24 +384,25 @@ def _diverged_seeds(sel: xr.Dataset) -> tuple[int, int]:
     return int(diverged.sum()), int(ran.sum())
 
 
-def _undefined_row(c: Claim, v: np.ndarray, sels: list[xr.Dataset]) -> "Row":
+def _undefined_row(c: Claim, v: np.ndarray, sels: list[xr.Dataset],
+                   reading: Reading) -> "Row":
     """The row of a claim whose value is undefined for some seeds."""
     undefined = int((~np.isfinite(v)).sum())
     diverged, seeds = max(_diverged_seeds(sel) if "status" in sel else (0, 0) for sel in sels)
     if diverged:
         reason = (f"diverged: {diverged} of {seeds} seeds have a run here whose loss "
                   "became infinite or NaN, so the value is undefined")
-        return Row(c, "inconclusive", n=v.size,
+        return Row(c, "inconclusive", n=v.size, expected=reading.text,
                    reason=f"{reason}. {c.if_fails}" if c.if_fails else reason)
     what = f"undefined on this grid for {undefined} of {v.size} seeds"
-    passing = sum(bool(np.isfinite(x) and c.check(float(x))) for x in v)
+    passing = sum(bool(np.isfinite(x) and float(x) in reading.accepted) for x in v)
     if c.undefined_fails:
-        return Row(c, "fails", n=v.size, passing=passing,
+        return Row(c, "fails", n=v.size, passing=passing, expected=reading.text,
                    reason=f"{what}, which the claim counts as a failure: "
                           f"{c.undefined['because']}")
     because = c.undefined["because"] if c.undefined else "e.g. a boundary beyond the grid"
     reason = f"{what} ({because})"
-    return Row(c, "inconclusive", n=v.size,
+    return Row(c, "inconclusive", n=v.size, expected=reading.text,
                reason=f"{reason}. {c.if_fails}" if c.if_fails else reason)
 
 
@@ -376,11 +432,12 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset],
             rows.append(Row(c, "not run", reason=reason))
             continue
         v = np.atleast_1d(values.values).astype(float)
+        reading = c.reading(ds)
         if not np.isfinite(v).all():
-            rows.append(_undefined_row(c, v, sels))
+            rows.append(_undefined_row(c, v, sels, reading))
             continue
         mean, std = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-        passing = sum(c.check(float(x)) for x in v)
-        rows.append(Row(c, "holds" if c.check(mean) else "fails", mean, std, v.size, passing,
-                        c.if_fails if not c.check(mean) else ""))
+        holds, passing = reading.verdict(v)
+        rows.append(Row(c, "holds" if holds else "fails", mean, std, v.size, passing,
+                        "" if holds else c.if_fails, reading.text))
     return rows

@@ -216,24 +216,56 @@ def _in_window(ds: xr.Dataset) -> xr.DataArray:
     return opened & ~closed
 
 
-def _rmed_per_run(ds, c) -> xr.DataArray:
-    """A run's R_med of the claim's layer: `at` final (default), median along the run (probe
-    epochs after the first), or median over the theorem's window (NaN if it is empty)."""
-    series = ds["rmed"].sel(layer=_layer(ds, c), drop=True)
+def _at(ds, c, series: xr.DataArray, final: xr.DataArray) -> xr.DataArray:
+    """A run's value of a trajectory `at` final (default), median along the run (probe epochs
+    after the first), median over the theorem's window, or at the window's end (its last
+    probe epoch: NaN if the window is empty)."""
     at = c.at or "final"
     if at == "final":
-        return ds["final_rmed"].sel(layer=_layer(ds, c), drop=True)
+        return final
     if at == "median":
         return series.isel(epoch=slice(1, None)).median("epoch", skipna=True)
     if "window_open" not in ds:
-        raise ConfigError(f"claim {c.id}.at", "'window' needs the jiang_window probe set "
+        raise ConfigError(f"claim {c.id}.at", f"'{at}' needs the jiang_window probe set "
                           "(probes.extra)")
-    return series.where(_in_window(ds)).median("epoch", skipna=True)
+    inside = series.where(_in_window(ds))
+    if at == "window":
+        return inside.median("epoch", skipna=True)
+
+    def last(values: np.ndarray) -> float:  # window_end: the window's last probe
+        finite = np.flatnonzero(np.isfinite(values))
+        return float(values[finite[-1]]) if finite.size else np.nan
+
+    return xr.apply_ufunc(last, inside, input_core_dims=[["epoch"]], vectorize=True)
 
 
-def _slope_over_d(ds, c, transform, log_d):
-    """Least-squares slope of transform(R_med) against log_d(d), along data.d, per seed."""
-    values = transform(_rmed_per_run(ds, c))
+def _rmed_per_run(ds, c) -> xr.DataArray:
+    """A run's R_med of the claim's layer, `at` (see `_at`)."""
+    layer = _layer(ds, c)
+    return _at(ds, c, ds["rmed"].sel(layer=layer, drop=True),
+               ds["final_rmed"].sel(layer=layer, drop=True))
+
+
+def _uniformity_per_run(ds, c) -> xr.DataArray:
+    """A run's R_u = max_i u_i² / median_i u_i² of W_1's leading left singular vector u
+    (Jiang et al. §6), `at` (see `_at`)."""
+    return _at(ds, c, ds["singular_uniformity"], ds["final_singular_uniformity"])
+
+
+def _rank_one_deficit(ds, c) -> xr.DataArray:
+    """1 − the share of ‖W_1‖_F² in its top singular value, `at` (see `_at`)."""
+    return 1 - _at(ds, c, ds["rank1"], ds["final_rank1"])
+
+
+def _best(name: str):
+    """The smallest value of a probe along the run (Zou Thm 4.1: 'we can find' an iterate)."""
+    return lambda ds, c: ds[name].min("epoch", skipna=True)
+
+
+def _slope_over_d(ds, c, transform, log_d, per_run=_rmed_per_run):
+    """Least-squares slope of transform(per_run) (R_med by default) against log_d(d), along
+    data.d, per seed."""
+    values = transform(per_run(ds, c))
     if "data_d" not in values.dims:
         raise ConfigError(f"claim {c.id}.metric", f"{c.metric} needs the grid axis data.d")
     x = log_d(values["data_d"].values.astype(float))
@@ -254,6 +286,13 @@ def _rmed_excess_slope(ds, c):
     """Slope of log10(R_med − 1) against log10 d (Jiang et al.: R_med^Adam = 1 ± o(1), so
     R_med − 1 shrinks as d grows: a negative slope), per seed."""
     return _slope_over_d(ds, c, lambda r: np.log10((r - 1).where(r > 1)), np.log10)
+
+
+def _uniformity_excess_slope(ds, c):
+    """Slope of log10(R_u − 1) against log10 d (Adam's u is a sign vector up to o(1): R_u − 1
+    shrinks as d grows), per seed."""
+    return _slope_over_d(ds, c, lambda r: np.log10((r - 1).where(r > 1)), np.log10,
+                         _uniformity_per_run)
 
 
 def _flip_epoch(ds, c):
@@ -337,6 +376,19 @@ METRICS: dict[str, Metric] = {
     "rmed_excess_slope": Metric(_rmed_excess_slope,
                                 "slope of log10(R_med − 1) against log10 d", REALS,
                                 undefined=True),
+    "singular_uniformity": Metric(
+        _uniformity_per_run, "R_u = max u_i² / median u_i² of W_1's leading left singular "
+        "vector (Jiang et al. §6), `at` final or window_end", AT_LEAST_ONE, undefined=True),
+    "singular_uniformity_excess_slope": Metric(
+        _uniformity_excess_slope, "slope of log10(R_u − 1) against log10 d", REALS,
+        undefined=True),
+    "rank_one_deficit": Metric(
+        _rank_one_deficit, "1 − the share of ‖W_1‖_F² in its top singular value, `at` final "
+        "or window_end", UNIT, undefined=True),
+    "grad_norm_l1_best": Metric(_best("grad_norm_l1"), "smallest ‖∇L‖_1 along the run (at "
+                                "its probe epochs)", NON_NEGATIVE),
+    "grad_norm_l2_best": Metric(_best("grad_norm_l2"), "smallest ‖∇L‖_F along the run (at "
+                                "its probe epochs)", NON_NEGATIVE),
     "flip_epoch": Metric(_flip_epoch, "first epoch after its peak with negative feature "
                          "learning", _probe_epochs, undefined=True),
     "final_weights": Metric(_final_weights, "final weights (with a contrast as "

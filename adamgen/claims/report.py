@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from .._io import atomic_path
+from .rules import RULES
 
 VERDICTS = ("holds", "fails", "inconclusive", "not run")
 TITLE = "Claims of the papers, checked"
@@ -33,6 +34,23 @@ def _seeds(row) -> str:
     return f"{row.passing}/{row.n}" if row.verdict in ("holds", "fails") else "–"
 
 
+def expected(row) -> str:
+    """The check: the metric and what the rule's reading accepts on this summary."""
+    c = row.claim
+    if row.expected:
+        return f"{c.metric}: {row.expected}"
+    if c.rule:  # not run: the rule and value, not yet read on a summary
+        return f"{c.metric}: {c.rule}({'' if c.value is None else c.value})"
+    return f"{c.metric} {c.expect}"
+
+
+def rule(c) -> str:
+    """The reading rule and the notation it reads, or why no rule fits."""
+    if not c.rule:
+        return f"none: {c.rule_note}"
+    return f"{c.rule} ({RULES[c.rule].notation})"
+
+
 def _counts(rows) -> str:
     counts = ", ".join(f"{sum(r.verdict == v for r in rows)} {v}" for v in VERDICTS)
     kinds = ", ".join(f"{sum(r.claim.kind == k for r in rows)} {k}"
@@ -50,17 +68,18 @@ _MD_HEAD = ("| id | kind | claim | source | paper | measured | expected | rule |
 
 def _md_row(r) -> str:
     c = r.claim
-    cells = [c.id, c.kind, c.claim, c.source, c.paper or "–", measured(r),
-             f"{c.metric} {c.expect}", c.rule, _seeds(r), f"**{r.verdict}**", c.figure or "–",
-             r.reason]
+    cells = [c.id, c.kind, c.claim, c.source, c.paper or "–", measured(r), expected(r),
+             rule(c), _seeds(r), f"**{r.verdict}**", c.figure or "–", r.reason]
     return "| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |"
 
 
 def to_markdown(rows: list, title: str = TITLE) -> str:
     ran, not_run = _split(rows)
     lines = [f"# {title}", "", f"{_counts(rows)}. Measured: mean ± std over seeds (n seeds); "
-             "the check applies to the mean; 'seeds' counts the seeds that pass on their own. "
-             "kind: paper is a statement of the paper, beyond is ours.", "", _MD_HEAD,
+             "'rule' names how the paper's notation is read (docs/science.md, reading rules) "
+             "and whether the mean, a majority of the seeds or their range decides; 'seeds' "
+             "counts the seeds that pass on their own. kind: paper is a statement of the "
+             "paper, beyond is ours.", "", _MD_HEAD,
              "| " + " | ".join(["---"] * 12) + " |", *map(_md_row, ran)]
     if not_run:
         lines += ["", f"## Not run in this config ({len(not_run)})", "",
@@ -78,8 +97,8 @@ def to_csv(rows: list) -> str:
                 "rule", "mean", "std", "n_seeds", "seeds_passing", "verdict", "figure", "note"])
     for r in rows:
         c = r.claim
-        w.writerow([c.id, c.kind, c.claim, c.source, c.experiment, c.metric, c.paper, c.expect,
-                    c.rule, "" if math.isnan(r.mean) else repr(r.mean),
+        w.writerow([c.id, c.kind, c.claim, c.source, c.experiment, c.metric, c.paper,
+                    expected(r), rule(c), "" if math.isnan(r.mean) else repr(r.mean),
                     "" if math.isnan(r.std) else repr(r.std), r.n, r.passing, r.verdict,
                     c.figure, r.reason])
     return buf.getvalue()
@@ -115,7 +134,7 @@ def _html_row(r) -> str:
     esc = html.escape
     c = r.claim
     cells = [esc(c.id), esc(c.kind), esc(c.claim), esc(c.source), esc(c.paper or "–"),
-             esc(measured(r)), esc(f"{c.metric} {c.expect}"), esc(c.rule), esc(_seeds(r)),
+             esc(measured(r)), esc(expected(r)), esc(rule(c)), esc(_seeds(r)),
              f"<b>{esc(r.verdict)}</b>", _figure_cell(c.figure), esc(r.reason)]
     return (f'<tr data-kind="{esc(c.kind)}" style="background:{_COLOURS[r.verdict]}">'
             + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
@@ -144,9 +163,11 @@ def to_html(rows: list, title: str = TITLE) -> str:
             f"each row's note</summary>{_table(not_run)}</details>" if not_run else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<style>{style}</style></head><body><h2>{esc(title)}</h2><p>{esc(_counts(rows))}"
-            ". The check applies to the mean over seeds; 'seeds' counts the seeds that pass on "
-            "their own; 'rule' says where the expected bound comes from. Click a figure to "
-            f"open it.</p>{_FILTER}{_table(ran)}{rest}</body></html>\n")
+            ". 'rule' names how the paper's notation is read (docs/science.md, reading rules), "
+            "'expected' what that reading accepts here; the rule says whether the mean, a "
+            "majority of the seeds or their range decides; 'seeds' counts the seeds that pass "
+            f"on their own. Click a figure to open it.</p>{_FILTER}{_table(ran)}{rest}"
+            "</body></html>\n")
 
 
 def write(rows: list, md_path, csv_path, html_path=None) -> None:

@@ -2,6 +2,8 @@
 
     fast     structured-sparse forward and backward passes and fused optimizer updates (numba,
              CPU): for the two-layer CNN on sparse data, optimizers with a kernel
+    linear   full-batch steps of the two-layer linear network from Λ = XᵀX/n and A = Xᵀy/n
+             (numba, CPU, float64): Adam, SGD with momentum, GD
     torch    the network's torch implementation, dense, on any device, as one tensor program
              over the run axis: eager it is the readable definition of every number; compiled
              (train.compile) it is the engine for CUDA
@@ -20,9 +22,11 @@ from ..errors import ConfigError
 from .base import Engine, EngineKey
 from .dense import TorchEngine
 from .fast import FastEngine
+from .linear import LinearEngine
 from .module import ModuleEngine
 
-ENGINES: dict[str, Engine] = {e.name: e for e in (FastEngine(), TorchEngine(), ModuleEngine())}
+ENGINES: dict[str, Engine] = {e.name: e for e in (FastEngine(), LinearEngine(), TorchEngine(),
+                                                  ModuleEngine())}
 # names of engines that became the torch engine, still accepted in configs
 ALIASES = {"reference": "torch", "batched": "torch"}
 

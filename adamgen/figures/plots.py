@@ -198,20 +198,69 @@ def _swept(summary: xr.Dataset, optimizer: str, axis: str) -> bool:
     return int(ran.any([d for d in ran.dims if d != axis]).sum()) >= 2
 
 
+# a legend lists at most this many series; more are coloured by one axis's value (a colour
+# bar) and split into small multiples by the others
+MAX_LEGEND = 8
+
+
+def _ran_values(sub: xr.Dataset, dim: str) -> list:
+    """The values of `dim` at which the (selected) summary holds runs."""
+    ran = sub["status"] != ""
+    ran = ran.any([d for d in ran.dims if d != dim]) if ran.ndim > 1 else ran
+    return [v for v, r in zip(sub[dim].values.tolist(), np.atleast_1d(ran.values),
+                              strict=True) if r]
+
+
+def _integer_ticks(ax, x: np.ndarray) -> None:
+    """An axis of whole numbers (q, n) is labelled with its grid's values, not 3.2 ... 3.8."""
+    if x.size and np.all(np.isfinite(x)) and np.all(x == np.round(x)) and len(x) <= 12:
+        ax.set_xticks(x, [f"{int(v)}" for v in x])
+        ax.minorticks_off()
+
+
 def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, ylabel: str,
                  what: str) -> plt.Figure:
+    """A final value against one axis; one line per combination of the other axes.
+
+    A series (a combination of the other axes' values) has one colour in every panel, so the
+    one legend below the panels is true for each. Past MAX_LEGEND series, the axis with the
+    most values colours the lines by value (a colour bar) and the others become small
+    multiples, one panel per combination."""
     optimizers = [o for o in summary["optimizer"].values.tolist() if _swept(summary, o, axis)]
     optimizers = optimizers or summary["optimizer"].values.tolist()
     others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
-    many = math.prod(summary.sizes[d] for d in others) > 6
-    fig, axes = _panels(len(optimizers), height=PANEL[1] + (0.6 if many else 0))
-    for ax, opt in zip(axes, optimizers, strict=False):
-        sub = summary.sel(optimizer=opt)
-        if many:
-            ax.set_prop_cycle(color=_pyplot().get_cmap("tab20").colors)
+    values = {d: sorted({v for o in optimizers for v in _ran_values(summary.sel(optimizer=o), d)},
+                        key=lambda v: (isinstance(v, str), v)) for d in others}
+    others = [d for d in others if len(values[d]) > 1]  # a constant axis tells no series apart
+    series = math.prod(len(values[d]) for d in others)
+    colour_by, split = None, []
+    if series > MAX_LEGEND:
+        numeric = [d for d in others if all(isinstance(v, int | float) for v in values[d])]
+        colour_by = max(numeric or others, key=lambda d: len(values[d]))
+        split = [d for d in others if d != colour_by]
+    panels = [(opt, dict(zip(split, combo, strict=True))) for opt in optimizers
+              for combo in itertools.product(*(values[d] for d in split))]
+    panels = [(o, fixed) for o, fixed in panels if (summary["status"].sel(
+        optimizer=o, **fixed) != "").any()]
+    fig, axes = _panels(len(panels), height=PANEL[1] + (0.3 if colour_by else 0))
+    legend_colour = {combo: f"C{k % 10}" for k, combo in
+                     enumerate(itertools.product(*(values[d] for d in others)))}
+    cmap, norm = None, None
+    if colour_by:
+        import matplotlib.colors as mcolors
+
+        cmap = _pyplot().get_cmap("viridis")
+        vals = np.asarray(values[colour_by], dtype=float)
+        log = bool((vals > 0).all() and vals.max() / vals.min() >= 10)
+        norm = (mcolors.LogNorm if log else mcolors.Normalize)(vals.min(), vals.max())
+    for ax, (opt, fixed) in zip(axes, panels, strict=False):
+        sub = summary.sel(optimizer=opt, **fixed)
         x = sub[axis].values.astype(float)
-        for values in itertools.product(*(sub[d].values.tolist() for d in others)):
-            point = dict(zip(others, values, strict=True))
+        rest = [d for d in others if d not in fixed]
+        for combo in itertools.product(*(values[d] for d in rest)):
+            point = dict(zip(rest, combo, strict=True))
+            if any(point[d] not in sub[d].values.tolist() for d in point):
+                continue
             da = sub[variable].sel(point) if j is None else sub[variable].sel(j=j, **point)
             ran = (sub["status"].sel(point) != "")
             ok = ran.any("seed").values if "seed" in ran.dims else ran.values
@@ -222,11 +271,16 @@ def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, y
             ok = ok & np.isfinite(mean.values)
             if not ok.any():
                 continue
-            line = ax.errorbar(x[ok], mean.values[ok], yerr=np.nan_to_num(std.values[ok]),
-                               marker="o", ms=3, capsize=2, label=_label(point) or opt)
+            if colour_by:
+                colour, label = cmap(norm(float(point[colour_by]))), None
+            else:
+                key = tuple(point.get(d, fixed.get(d)) for d in others)
+                colour, label = legend_colour[key], _label(point) or opt
+            ax.errorbar(x[ok], mean.values[ok], yerr=np.nan_to_num(std.values[ok]),
+                        marker="o", ms=3, capsize=2, color=colour, label=label)
             if "seed" in da.dims:
                 for s in da["seed"].values:
-                    ax.plot(x[ok], da.sel(seed=s).values[ok], ".", color=line[0].get_color(),
+                    ax.plot(x[ok], da.sel(seed=s).values[ok], ".", color=colour,
                             alpha=0.35, ms=3)
             status = sub["status"].sel(point)
             broken = ((status == "diverged").any("seed") if "seed" in status.dims
@@ -237,14 +291,19 @@ def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, y
                         mew=2, label="a seed diverged")
         if _log_axis(x):
             ax.set_xscale("log")
+        _integer_ticks(ax, x[np.isfinite(x)])
         if variable == "final_test_error":
             ax.set_ylim(-0.03, 1.03)
         else:
             ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel(axis_label(axis))
         ax.set_ylabel(ylabel)
-        ax.set_title(opt)
+        ax.set_title(", ".join([opt] + [_label({d: v}) for d, v in fixed.items()]))
         ax.grid(alpha=0.3)
+    if colour_by:
+        mappable = _pyplot().cm.ScalarMappable(norm=norm, cmap=cmap)
+        fig.colorbar(mappable, ax=[a for a in axes if a.get_visible()],
+                     label=axis_label(colour_by), shrink=0.8)
     _legend_below(fig, axes)
     _title(fig, f"{summary.attrs['experiment']}: {what} against {axis} "
                 "(mean ± std over seeds; dots: single seeds)")
@@ -327,10 +386,10 @@ def _predicted_lambdas(summary: xr.Dataset, optimizer: str, point: dict,
     sigma_0 = _setting(summary, point, "model_sigma_0")
     ones = np.ones(len(batch_sizes))
     if optimizer in ("adam", "amsgrad", "padam") and q is not None and sigma_0 is not None:
-        return [(ones * float(sigma_0) ** (float(q) - 2), "Cor. 4.3: sigma_0^(q-2)", "--")]
+        return [(ones * float(sigma_0) ** (float(q) - 2), "Cor. 4.3: σ₀^(q−2)", "--")]
     if optimizer in ("adamw", "signsgdw") and n is not None:
         lower = np.minimum(batch_sizes.astype(float) ** 2 / float(n), 1.0)
-        return [(lower, "Thm 4.5 lower end B^2/n ^ 1", "--"), (ones, "upper end Õ(1)", ":")]
+        return [(lower, "Thm 4.5 lower end B²/n ∧ 1", "--"), (ones, "upper end Õ(1)", ":")]
     return []
 
 
@@ -613,6 +672,7 @@ def convex(summary: xr.Dataset) -> plt.Figure:
     """E3: Adam and GD on the linear logistic model converge to the same solution."""
     fig, axes = _panels(3)
     step = summary["step"].values[1:]
+    colours = {o: f"C{k % 10}" for k, o in enumerate(summary["optimizer"].values.tolist())}
     for ax, (name, label) in zip(axes, [
             ("distance", "‖w_adam − w_gd‖ / ‖w*‖ (1)"),
             ("distance_to_optimum", "‖w − w*‖ / ‖w*‖ (1)"),
@@ -622,8 +682,9 @@ def convex(summary: xr.Dataset) -> plt.Figure:
             (o, da.sel(optimizer=o)) for o in summary["optimizer"].values.tolist()]
         for opt, values in groups:
             lo, mid, hi = (values.min("seed"), values.mean("seed"), values.max("seed"))
-            line, = ax.plot(step, mid, label=opt or "Adam vs GD")
-            ax.fill_between(step, lo, hi, color=line.get_color(), alpha=0.25)
+            colour = colours[opt] if opt else "black"  # one colour an optimizer, every panel
+            ax.plot(step, mid, color=colour, label=opt or "Adam vs GD (their distance)")
+            ax.fill_between(step, lo, hi, color=colour, alpha=0.25)
         ax.set_xscale("log")
         if name != "test_error":
             ax.set_yscale("log")

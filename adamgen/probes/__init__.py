@@ -185,6 +185,9 @@ PROBE_SETS: dict[str, ProbeSet] = {
         "w_max": Variable((), "largest |entry| of W_1 and w_2", label="max |w|"),
         "residual_max": Variable((), "max_j E_j, E = W_1^T w_2 - A", label="max E"),
         "rank1": Variable((), "sigma_1(W_1)^2 / |W_1|_F^2", label="rank-1 share"),
+        "singular_uniformity": Variable((), "R_u = max_i u_i^2 / median_i u_i^2 of the leading "
+                                            "left singular vector u of W_1 (Jiang et al. §6)",
+                                        label="R_u"),
     }, "adamgen.probes.jiang_window", _linear,
         reference="Jiang, Malik & Li (NeurIPS 2023) App. C-D"),
 }

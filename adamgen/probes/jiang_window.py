@@ -16,7 +16,12 @@ whitened inputs):
 Each probe records whether the window's opening and closing conditions hold at that epoch
 (`window_open`, `window_close`: 1 or 0; NaN for other optimizers) and the quantities they
 read; a claim takes the window as the epochs after the first opening and before the first
-closing (`adamgen.claims.metrics`).
+closing (`adamgen.claims.metrics`). The proof's weight structure, W_1 = u vᵀ + R_1 and
+w_2 = c u + R_2 with u_i = sign(w_2i(0)) (App. E.3.3), is tightest at the window's end: W_1
+is rank one from about d^α steps on, but |w_2i| is uniform only once ηt ≫ |w_2i(0)|, about
+d^(2α) steps, so R_med of W_1 is 1 ± o(1) near T1 and not at t_inc; the claims read it at the
+window's end (`at: window_end`). `singular_uniformity` is R_u of §6: max u_i² / median u_i²
+of W_1's leading left singular vector (1 for a sign vector; about 4.4 ln d for a Gaussian).
 """
 
 from dataclasses import dataclass
@@ -48,8 +53,12 @@ def record(state: State, W: Tensor, stats) -> dict:
     residual = E.amax(dim=1)
     w_max = torch.maximum(W1.abs().flatten(1).amax(dim=1), w2.abs().amax(dim=1))
     fro = (W1 * W1).sum(dim=(1, 2))
-    top = torch.linalg.matrix_norm(W1, ord=2) ** 2
+    U, S, _ = torch.linalg.svd(W1)
+    top = S[:, 0] ** 2
     rank1 = torch.where(fro > 0, top / fro.clamp(min=1e-300), 0)
+    u2 = U[:, :, 0] ** 2  # the leading left singular vector, over the hidden units i
+    median = u2.median(dim=1).values  # torch's lower median, as R_med's
+    uniformity = torch.where(median > 0, u2.amax(dim=1) / median.clamp(min=1e-300), torch.inf)
     d, alpha = state.d, state.alpha
     nan = torch.full_like(residual, torch.nan)
     if state.optimizer == "sgd_momentum":
@@ -61,4 +70,4 @@ def record(state: State, W: Tensor, stats) -> dict:
     else:
         opening = closing = nan
     return {"window_open": opening, "window_close": closing, "w_max": w_max,
-            "residual_max": residual, "rank1": rank1}
+            "residual_max": residual, "rank1": rank1, "singular_uniformity": uniformity}
