@@ -30,7 +30,7 @@ from .engines import ALIASES as ENGINE_ALIASES
 from .engines import ENGINES, choose, engine_keys, refusal
 from .errors import ConfigError, DataFileError
 from .models import NETWORKS
-from .optim import HYPERS, OPTIMIZERS, REQUIRED
+from .optim import HYPERS, OPTIMIZERS, REQUIRED, external, optimizer_row
 from .probes import OPT_IN, PROBE_SETS, active
 from .settings import at_least, between, choice, device, did_you_mean, key
 
@@ -277,6 +277,8 @@ def _parse_optimizer(raw: Any) -> dict[str, Any]:
     if "name" not in raw:
         raise ConfigError("optimizer.name", f"is missing (choose from: {', '.join(OPTIMIZERS)})")
     name = raw["name"]
+    if external.is_import_path(name):  # anyone's torch.optim.Optimizer, by its import path
+        return external.resolve(raw, as_number)
     if name not in OPTIMIZERS:
         hint = did_you_mean(name, list(OPTIMIZERS))
         raise ConfigError("optimizer.name", f"unknown optimizer ({hint}choose from: "
@@ -356,7 +358,7 @@ def parse_run_config(raw: Any) -> RunConfig:
         raise ConfigError("train.batch_size", f"must be <= data.n = {data.n}", batch)
     if data.n % batch and not ragged:
         raise ConfigError("train.batch_size", f"must divide data.n = {data.n}", batch)
-    if OPTIMIZERS[optimizer["name"]].full_batch and batch != data.n:
+    if optimizer_row(optimizer["name"]).full_batch and batch != data.n:
         raise ConfigError("train.batch_size", f"must equal data.n = {data.n}: optimizer 'gd' is "
                           "full-batch; use 'sgd' for mini-batches", batch)
     sections["train"] = dataclasses.replace(train, batch_size=batch)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .config import RunConfig
 from .engines import engine_keys
-from .optim import OPTIMIZERS
+from .optim import external, optimizer_row
 
 
 def digest(obj: Any, length: int) -> str:
@@ -47,13 +47,20 @@ def run_hash(run: RunConfig) -> str:
     name = run.optimizer["name"]
     d["optimizer"] = {k: v for k, v in d["optimizer"].items()
                       if LATER_OPTIMIZER_KEYS.get((name, k), object()) != v}
-    if OPTIMIZERS[name].revision:  # its update changed: its old run files are not this run
-        d["optimizer"]["revision"] = OPTIMIZERS[name].revision
+    revision = optimizer_row(name).revision
+    if revision:  # its update changed: its old run files are not this run
+        d["optimizer"]["revision"] = revision
     return digest(d, 10)
 
 
 def run_id(run: RunConfig) -> str:
+    """<optimizer>/B..-lr..-wd..-T..-seed..-<hash>; an outside optimizer's folder is its
+    import path in letters, digits and '_' (external.slug)."""
     o = run.optimizer
-    label = (f"B{run.batch_size}-lr{o['lr']:g}-wd{o['weight_decay']:g}-T{run.train.epochs}"
-             f"-seed{run.seed}")
-    return f"{o['name']}/{label}-{run_hash(run)}"
+    if external.is_import_path(o["name"]):
+        folder, lr, wd = (external.slug(o["name"]), external.value(o, "lr"),
+                          external.value(o, "weight_decay"))
+    else:
+        folder, lr, wd = o["name"], o["lr"], o["weight_decay"]
+    label = f"B{run.batch_size}-lr{lr:g}-wd{wd:g}-T{run.train.epochs}-seed{run.seed}"
+    return f"{folder}/{label}-{run_hash(run)}"

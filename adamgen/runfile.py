@@ -24,6 +24,7 @@ from .config import RunConfig, key_doc, parse_run_config
 from .errors import DataFileError
 from .identity import run_hash, run_id
 from .models import NETWORKS
+from .optim import OPTIMIZERS, external
 from .probes import PROBE_SETS, QUANTILES, values_per_probe, variables
 
 REQUIRED = ("epoch", *PROBE_SETS["core"].variables)
@@ -109,9 +110,21 @@ def to_xarray(result: RunResult) -> xr.Dataset:
         "status": result.status,
         "diverged_epoch": -1 if result.diverged_epoch is None else result.diverged_epoch,
         "config": json.dumps(cfg.to_dict()),
+        "optimizer_kind": optimizer_kind(cfg.optimizer),
         **provenance(result.timing),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def optimizer_kind(settings: dict) -> str:
+    """Which optimizer, whose code, and where its weight decay is: one line for the file."""
+    name = settings["name"]
+    if external.is_import_path(name):
+        return (f"{name} ({settings.get(external.PACKAGE, '?')}), an outside optimizer with "
+                "its own weight decay; the objective is the plain loss")
+    where = ("coupled: (lambda/2)|W|^2 in the objective" if OPTIMIZERS[name].coupled
+             else "decoupled: W <- (1 - eta lambda) W after the step")
+    return f"{name} (adamgen's table), weight decay {where}"
 
 
 def save(result: RunResult, path: str | Path) -> None:

@@ -27,7 +27,7 @@ from . import engines, probes
 from .config import RunConfig, lockstep_key, probe_epochs
 from .errors import ConfigError, ResourceError
 from .models import network
-from .optim import OPTIMIZERS, per_run_hyperparameters
+from .optim import optimizer_row, per_run_hyperparameters
 from .optim.transforms import tree_map
 from .resources import check_memory, human
 from .runfile import RunResult
@@ -190,7 +190,7 @@ class _Lockstep:
         dtype = getattr(torch, first.train.dtype)
         self.W0 = torch.stack([net.init_weights(r) for r in runs]).to(self.device, dtype)
         self.hyper = per_run_hyperparameters(name, [r.optimizer for r in runs], like=self.W0)
-        self.l2 = (self.hyper["weight_decay"] if OPTIMIZERS[name].coupled
+        self.l2 = (self.hyper["weight_decay"] if optimizer_row(name).coupled
                    else self.W0.new_zeros(len(runs)))
         log.info("engine: %s (%s)", engine.name, why)
         self.engine = engine.build(first, self.unique, self.data_index, self.W0, self.hyper)

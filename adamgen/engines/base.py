@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..data import DATA_MODELS
+from ..optim import external, optimizer_row
 from ..probes import values_per_probe
 from ..resources import Estimate, MiB, eval_chunk
 
@@ -144,6 +145,16 @@ DENSE_MAC_S = 0.13e-9
 DENSE_PARAMETER_S = {"plain": 0.3e-9, "adaptive": 5.6e-9}
 PLAIN = ("gd", "sgd", "sgd_momentum")
 CUDA_FLOPS = 5e12  # what a GPU sustains on these programs, conservatively (not yet measured)
+# an outside optimizer (adamgen.optim.external): each run's own `step` call over its own
+# parameter groups, per run-step, on top of the dense program's batched loss and gradient.
+# benchmarks/bench_outside.py (torch.optim.Adam against the `adam` row on the same runs, E1's
+# data, one thread) measured 62-138 µs more per run-step than the row on the torch engine
+# (1.05-1.48x): the step calls about 100-140 µs, handing each run its gradient 35, stacking
+# the runs' parameters back 25, less the row's own batched update. An optimizer that
+# evaluates its closure several times a step says how often at most by a `max_iter` argument
+# (torch.optim.LBFGS): each evaluation beyond the first is one run's loss and gradient again,
+# counted at that bound.
+EXTERNAL_RUN_STEP_S = 100e-6
 
 
 def multiply_adds(run) -> int:
@@ -165,6 +176,12 @@ def dense_seconds(run, runs: int, probe_count: int) -> float:
         return steps * DENSE_STEP_S + flops / CUDA_FLOPS
     update = DENSE_PARAMETER_S["plain" if run.optimizer["name"] in PLAIN else "adaptive"]
     per_step = DENSE_STEP_S + runs * (update * params + DENSE_MAC_S * run.batch_size * macs)
+    if external.is_import_path(run.optimizer["name"]):
+        bound = run.optimizer.get("max_iter",
+                                  optimizer_row(run.optimizer["name"]).defaults.get("max_iter"))
+        again = max(int(bound or 1), 1) - 1
+        per_step += runs * (EXTERNAL_RUN_STEP_S
+                            + again * (DENSE_STEP_S + DENSE_MAC_S * run.batch_size * macs))
     probes = probe_count * runs * DENSE_MAC_S * macs * (2 * run.data.n + run.data.n_test)
     return steps * per_step + probes
 

@@ -10,6 +10,7 @@ its device-memory estimate fits (`memory`).
 """
 
 from ..models import NETWORKS
+from ..optim import external
 from ..resources import Estimate, MiB, eval_chunk
 from ..settings import choice
 from .base import Engine, EngineKey, Footprint, host_memory
@@ -34,6 +35,9 @@ class TorchEngine(Engine):
         if NETWORKS[run.model.name].module:
             return (f"'{run.model.name}' is a torch module with state (the module engine "
                     "trains it)")
+        if external.is_import_path(run.optimizer["name"]) and run.train.compile not in (
+                "auto", "off"):
+            return "an outside optimizer's step is its own Python code, not compiled"
         return None
 
     def memory(self, run, runs: int, datasets: int, probe_count: int) -> Footprint:
@@ -58,6 +62,15 @@ class TorchEngine(Engine):
         from .dense_program import DenseLockstep  # lazy: torch loads when a run trains
 
         return DenseLockstep
+
+    def build(self, run, datasets, data_index, W0, hyper):
+        """The dense program; for an outside optimizer (a torch.optim.Optimizer by its import
+        path) its own instance per run over the run's own parameters."""
+        if external.is_import_path(run.optimizer["name"]):
+            from .external_program import ExternalLockstep  # lazy: as `program`
+
+            return ExternalLockstep(run, datasets, data_index, W0, hyper)
+        return super().build(run, datasets, data_index, W0, hyper)
 
 
 def device_memory(run, runs: int, datasets: int) -> Estimate:

@@ -111,6 +111,19 @@ class DenseLockstep(TorchLockstep):
     name = "torch"
 
     def __init__(self, run, datasets: list, data_index: np.ndarray, W0: Tensor, hyper: dict):
+        self._data(run, datasets, data_index, W0)
+        device = W0.device
+        self.W = W0.clone()
+        optimizer = build_optimizer(run.optimizer["name"], hyper)
+        self.state = _counts_as_tensors(optimizer.init(self.W), device)
+        self.mode = compile_mode(run, device)
+        log.info("torch engine: train.compile %s -> %s", run.train.compile, self.mode)
+        self.step = compiled(make_step(self.net, run.model, optimizer), self.mode)
+        self._start(len(W0), device)
+
+    def _data(self, run, datasets: list, data_index: np.ndarray, W0: Tensor) -> None:
+        """The network and every data set, once, on the weights' device: [U, n, ...] training
+        inputs and labels, each set's runs and its test set; `rows` gathers a batch per run."""
         device, dtype = W0.device, W0.dtype
         self.net, self.model, self.B = network(run).impl(), run.model, run.batch_size
         self.index = torch.as_tensor(data_index, dtype=torch.int64, device=device)
@@ -122,35 +135,36 @@ class DenseLockstep(TorchLockstep):
             members = torch.as_tensor(np.flatnonzero(data_index == u), device=device)
             self.sets.append((u, members, torch.as_tensor(ds.test.x).to(device, dtype),
                               torch.as_tensor(ds.test.y).to(device)))
-        self.W = W0.clone()
-        optimizer = build_optimizer(run.optimizer["name"], hyper)
-        self.state = _counts_as_tensors(optimizer.init(self.W), device)
-        self.mode = compile_mode(run, device)
-        log.info("torch engine: train.compile %s -> %s", run.train.compile, self.mode)
-        self.step = compiled(make_step(self.net, run.model, optimizer), self.mode)
         self.rows = self.index[:, None]
-        self._start(len(W0), device)
         self._full = None  # full-batch inputs per run, gathered on first use
+
+    def _batches(self, perms: Tensor | None, e: int):
+        """The batches of epoch e: (inputs [R, B, ...], labels [R, B]) for each step."""
+        if perms is None:
+            if self._full is None:
+                self._full = (self.x[self.index], self.y[self.index])
+            return [self._full]
+        return ((self.x[self.rows, idx], self.y[self.rows, idx])
+                for idx in perms[e].split(self.B, dim=1))
 
     def _mark(self) -> None:
         if self.mode == "reduce-overhead":  # a new iteration of the CUDA-graph replay
             torch.compiler.cudagraph_mark_step_begin()
 
-    def advance(self, epoch0: int, perms: np.ndarray | None, epochs: int) -> None:
+    def _perms(self, perms: np.ndarray | None) -> Tensor | None:
+        """A chunk's batch orders on the device: one transfer, from pinned memory so that the
+        host does not wait for the device to drain its queue first."""
         if perms is None:
-            if self._full is None:
-                self._full = (self.x[self.index], self.y[self.index])
-        else:  # one transfer per chunk, from pinned memory so that the host does not wait
-            perms = torch.from_numpy(perms)  # for the device to drain its queue first
-            if self.W.device.type == "cuda":
-                perms = perms.pin_memory().to(self.W.device, non_blocking=True)
+            return None
+        perms = torch.from_numpy(perms)
+        if self.index.device.type == "cuda":
+            perms = perms.pin_memory().to(self.index.device, non_blocking=True)
+        return perms
+
+    def advance(self, epoch0: int, perms: np.ndarray | None, epochs: int) -> None:
+        perms = self._perms(perms)
         for e in range(epochs):
-            if perms is None:
-                batches = [self._full]
-            else:
-                batches = ((self.x[self.rows, idx], self.y[self.rows, idx])
-                           for idx in perms[e].split(self.B, dim=1))
-            for X, y in batches:
+            for X, y in self._batches(perms, e):
                 self._mark()
                 self.W, self.state, self.bad = self.step(self.W, self.state, self.bad, X, y)
             self._note_divergence(epoch0 + e + 1)

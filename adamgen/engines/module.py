@@ -3,6 +3,7 @@ augmentation, bf16 autocast), one module per run, the parameters a flat vector t
 optimizer's transforms update (its program: adamgen.engines.module_program)."""
 
 from ..models import NETWORKS
+from ..optim import external
 from ..settings import choice
 from .base import CUDA_FLOPS, Engine, EngineKey
 
@@ -25,6 +26,8 @@ class ModuleEngine(Engine):
     def supports(self, run) -> str | None:
         if not NETWORKS[run.model.name].module:
             return f"'{run.model.name}' is not a torch-module network"
+        if external.is_import_path(run.optimizer["name"]):
+            return "an outside optimizer trains on the torch engine (the two-layer networks)"
         return None
 
     def seconds(self, run, runs: int, probe_count: int) -> float:

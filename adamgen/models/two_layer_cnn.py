@@ -32,6 +32,18 @@ def to_filters(W: Tensor) -> Tensor:
     return W.transpose(1, 2).reshape(R, 2, Q // 2, d)
 
 
+def parameter_groups(W: Tensor) -> list[Tensor]:
+    """One run's W [d, 2m] as the papers' two filter banks W₊₁ and W₋₁, each [m, d] (what an
+    outside optimizer is given: one tensor per layer, never the lockstep stack)."""
+    m = W.shape[-1] // 2
+    return [W[:, :m].T, W[:, m:].T]
+
+
+def from_parameter_groups(groups: list[Tensor]) -> Tensor:
+    """The inverse of `parameter_groups`: [d, 2m]."""
+    return torch.cat([g.T for g in groups], dim=-1)
+
+
 def stored_weights(W: Tensor) -> Tensor:
     """W as run files hold it (the network row's weight_dims j, r, k): the filters."""
     return to_filters(W)

@@ -30,6 +30,16 @@ def init_weights(run) -> Tensor:
     return torch.from_numpy(W)
 
 
+def parameter_groups(W: Tensor) -> list[Tensor]:
+    """One run's W [d + 1, d] as its two layers: W_1 [d, d] and w_2 [d]."""
+    return [W[:-1], W[-1]]
+
+
+def from_parameter_groups(groups: list[Tensor]) -> Tensor:
+    """The inverse of `parameter_groups`: [d + 1, d]."""
+    return torch.cat([groups[0], groups[1][None]], dim=0)
+
+
 def stored_weights(W: Tensor) -> Tensor:
     """W as run files hold it: as it is ([d + 1, d] per run)."""
     return W
