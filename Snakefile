@@ -18,6 +18,9 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 
 
+warn_devices_in_dry_run()  # the dry run of a GPU config on a machine without one says so
+
+
 onstart:
     # which lock files are this process's, so that a later run can remove them (and only
     # them) if this process is killed hard
@@ -44,3 +47,4 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/card.smk"

@@ -54,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="cores the workflow runs on, for the time estimate (default: 2)")
         w.add_argument("--directory", default=".", help="the workflow's working directory, "
                        "where results/ is (default: here)")
+    c = sub.add_parser("card", help="an optimizer's card: the papers' tests asked of any "
+                       "torch.optim.Optimizer, through the workflow (results/cards/<name>/)")
+    c.add_argument("optimizer", metavar="IMPORT_PATH",
+                   help="the optimizer: torch.optim.NAdam, mypkg.opt:MyOpt, or a row of "
+                        "adamgen's table (adam, sgd_momentum, ...)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="one of its arguments, e.g. lr=1e-3 or betas=[0.9,0.99]")
+    c.add_argument("--battery", default="default", help="default, or tiny (seconds; the tests')")
+    c.add_argument("--name", help="the card's name (default: from the import path)")
+    c.add_argument("--out", help="also copy the card here (default: results/cards/<name>/)")
+    c.add_argument("--tune-lr", action="store_true",
+                   help="each test at the lr of lr x {0.1, 1, 10} with the lowest final "
+                        "training loss")
+    c.add_argument("--test-lr", dest="lrs", action="append", default=[], metavar="TEST=LR",
+                   help="a test's own lr, e.g. cao=1.0 (default: the card's lr times the "
+                        "battery's lr_scale of the test)")
+    c.add_argument("--cores", type=int, default=2, help="Snakemake's --cores (default: 2)")
+    c.add_argument("--dry-run", action="store_true", help="write the config and plan only")
     k = sub.add_parser("keys", help="list every config key with its default and meaning (YAML)")
     k.add_argument("--markdown", action="store_true",
                    help="as the Markdown tables of config/README.md")
@@ -111,6 +129,14 @@ def cmd_status(args) -> None:
     print(status_report(args.configs, args.directory, args.cores))
 
 
+def cmd_card(args) -> None:
+    from .card import run_card  # lazy: the planner and its registries
+
+    sys.exit(run_card(args.optimizer, args.overrides, battery_name=args.battery, name=args.name,
+                      out=args.out, tune_lr=args.tune_lr, lrs=args.lrs, cores=args.cores,
+                      dry_run=args.dry_run))
+
+
 def cmd_keys(args) -> None:
     if args.rules:
         from .claims.rules import describe_rules_markdown  # lazy: the claims package
@@ -142,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         {"train": cmd_train, "data": cmd_data, "config": cmd_config, "keys": cmd_keys,
-         "plan": cmd_plan, "status": cmd_status}[args.command](args)
+         "plan": cmd_plan, "status": cmd_status, "card": cmd_card}[args.command](args)
     except AdamgenError as err:
         print(f"adamgen: error: {err}{_hint(err, args)}", file=sys.stderr)
         return 2

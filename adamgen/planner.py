@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import battery
 from .config import (
     TOP_LEVEL,
     RunConfig,
@@ -53,7 +54,7 @@ from .data import DATA_MODELS
 from .engines import choose
 from .errors import ConfigError, DataFileError
 from .identity import digest, run_hash, run_id
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, external, optimizer_row
 from .probes import values_per_probe
 from .settings import did_you_mean
 
@@ -192,7 +193,8 @@ def _set(raw: dict, key: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
     if leaf.startswith("betas["):
-        betas = list(node.get("betas") or OPTIMIZERS[raw["optimizer"]["name"]].defaults["betas"])
+        betas = list(node.get("betas")
+                     or optimizer_row(raw["optimizer"]["name"]).defaults["betas"])
         betas[int(leaf[6])] = value
         node["betas"] = betas
     else:
@@ -264,11 +266,12 @@ def expand(name: str, spec: dict, every_run: dict | None = None) -> Experiment:
         raise ConfigError(f"experiments.{name}.optimizers", "must name at least one optimizer")
     runs, axis_values = [], {"optimizer": list(optimizers)}  # axes in order of appearance
     for opt_name in optimizers:
-        if opt_name not in OPTIMIZERS:
+        if opt_name not in OPTIMIZERS and not external.is_import_path(opt_name):
             hint = did_you_mean(opt_name, list(OPTIMIZERS))
             raise ConfigError(f"experiments.{name}.optimizers.{opt_name}",
                               f"is not an optimizer ({hint}choose from: "
-                              f"{', '.join(OPTIMIZERS)})")
+                              f"{', '.join(OPTIMIZERS)}; or a torch.optim.Optimizer by its "
+                              "import path, e.g. torch.optim.NAdam)")
     every_axis = {"optimizer", *shared}  # a `when` may match any optimizer's axis
     for opt_spec in optimizers.values():
         every_axis |= set((opt_spec or {}).get("grid") or {})
@@ -382,10 +385,11 @@ def _check_size(config: dict, experiments: dict) -> None:
 
 
 def plan(config: dict) -> dict[str, Experiment]:
-    """Every experiment of a workflow config, expanded and validated."""
-    experiments = config.get("experiments") or {}
+    """Every experiment of a workflow config, expanded and validated: its `experiments` and
+    its cards' batteries (adamgen.battery)."""
+    experiments = {**(config.get("experiments") or {}), **battery.experiments(config)}
     if not experiments:
-        raise ConfigError("experiments", "must define at least one experiment")
+        raise ConfigError("experiments", "must define at least one experiment (or a card)")
     _check_size(config, experiments)
     every_run, out = config.get("every_run") or {}, outputs(config)
     planned = {name: expand(name, spec or {}, every_run) for name, spec in experiments.items()}
@@ -412,6 +416,14 @@ def available(experiments: dict[str, Experiment]) -> tuple[dict[str, Experiment]
         else:
             kept[name] = experiment
     return kept, reasons
+
+
+def by_reason(unavailable: dict[str, str]) -> dict[str, list[str]]:
+    """The experiments not planned, grouped by why (one line each in the workflow's log)."""
+    out: dict[str, list[str]] = {}
+    for name, reason in unavailable.items():
+        out.setdefault(reason, []).append(name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -765,6 +777,9 @@ def plan_convex(config: dict) -> dict[str, ConvexExperiment]:
             raise ConfigError(f"{key}.weight_decay", "must be a finite number",
                               spec["weight_decay"])
         for opt, hyper in spec["optimizers"].items():
+            if external.is_import_path(opt):
+                raise ConfigError(f"{key}.optimizers.{opt}", "the convex counterpart trains "
+                                  "adamgen's own optimizers only")
             if opt not in OPTIMIZERS:
                 raise ConfigError(f"{key}.optimizers.{opt}",
                                   f"is not an optimizer (known: {', '.join(OPTIMIZERS)})")

@@ -25,6 +25,7 @@ from .planner import (
     Experiment,
     LockstepGroup,
     available,
+    outputs,
     plan,
     plan_convex,
     read_workflow_config,
@@ -258,3 +259,26 @@ def check_paths(paths: list[str]) -> None:
             raise DataFileError(f"config file '{path}' does not exist")
 
 
+
+
+def produces_table(paths: list[str]) -> str:
+    """What a workflow config writes, per experiment, as the README's Markdown table: runs,
+    seeds, tables and figures (from the plan and `figures.names`, as the workflow's rules
+    name them). tests/test_readme.py checks the README's copy for the default config."""
+    from . import figures  # lazy: the figure registry reads matplotlib's names only here
+
+    config = read_workflow_config(paths)
+    out = outputs(config)
+    experiments, unavailable = available(plan(config))
+    rows = ["| experiment | runs | seeds | `tables/` | `figures/` (each .png and .pdf) |",
+            "| --- | --- | --- | --- | --- |"]
+    for name, e in experiments.items():
+        seeds = len(e.axes.get("seed", [0]))
+        names = ", ".join(f"`{n}`" for n in figures.names(e))
+        rows.append(f"| `{name}` | {len(e.runs)} | {seeds} | `final.md`, `.csv`, `.tex` | "
+                    f"{names} |")
+    for name, c in plan_convex(config).items():
+        rows.append(f"| `{name}` | convex fits | {len(c.seeds)} | none | `convex` |")
+    for name, why in unavailable.items():
+        rows.append(f"| `{name}` | not planned: {why} | | | |")
+    return "\n".join([f"Under `{out}/`:", "", *rows])

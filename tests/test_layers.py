@@ -13,10 +13,10 @@ LAYERS = [
               "locks", "checkpoint"]),
     ("registries", ["data", "models", "optim", "probes", "engines"]),
     ("config", ["config", "identity"]),
-    ("plan and files", ["planner", "plan_cache", "runfile", "datafile", "analysis"]),
+    ("plan and files", ["battery", "planner", "plan_cache", "runfile", "datafile",
+                        "analysis"]),
     ("work", ["trainer", "jobs", "convex", "aggregate", "tables", "claims", "figures", "progress",
-              "cli",
-              "__main__", ""]),
+              "card", "cli", "__main__", ""]),
 ]
 MOST_UPWARD = 2
 

@@ -11,9 +11,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from adamgen import plan_cache, planner
+from adamgen import battery, plan_cache, planner
 from adamgen import figures
-from adamgen.config import numbers
+from adamgen.config import load_yaml, numbers
 from adamgen.errors import AdamgenError, ConfigError
 from adamgen.locks import clear_stale_locks, record_owner
 
@@ -38,8 +38,9 @@ except AdamgenError as err:  # a config file or an input file that cannot be rea
     raise WorkflowError(f"bad input: {err}") from None
 
 if workflow.is_main_process:
-    for name, reason in UNAVAILABLE.items():
-        logger.warning(f"adamgen: experiment '{name}' is not planned: {reason}")
+    # one line per reason (five CIFAR experiments missing one data folder: one line)
+    for reason, names in planner.by_reason(UNAVAILABLE).items():
+        logger.warning(f"adamgen: not planned ({', '.join(names)}): {reason}")
     if not workflow.dryrun:
         # for the training jobs (plan_cache.planned_runs), anew at every start
         problem = plan_cache.save(config, EXPERIMENTS)
@@ -132,6 +133,23 @@ def check_devices():
             f"adamgen: {wanted} runs ask for a CUDA device (train.device: cuda, e.g. through "
             "config/gpu.yaml), but this machine has none (torch sees no GPU); run them where "
             "one is (a cluster profile such as profiles/slurm), or leave the GPU overlay out"
+        )
+
+
+def warn_devices_in_dry_run():
+    """A dry run does not start the workflow (no `onstart`), so `check_devices` cannot stop
+    it: where runs ask for CUDA and torch sees no GPU here, it says so in one line."""
+    wanted = planner.asks_for_cuda(EXPERIMENTS)
+    if not wanted or not workflow.dryrun:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        print(
+            f"adamgen: warning: {wanted} runs ask for a CUDA device and torch sees no GPU on "
+            "this machine: run here, the workflow stops before its first job; a cluster "
+            "profile (profiles/slurm) sends them to nodes with one",
+            file=sys.stderr,
         )
 
 
@@ -244,8 +262,65 @@ def summaries(wildcards=None):
     ]
 
 
+def claims_figures(wildcards=None):
+    """The PNG figures the claims name that this config makes: the claims page shows them as
+    thumbnails (embedded, so that the report's copy of the page shows them too)."""
+    made = {
+        path
+        for name in EXPERIMENTS
+        for path in experiment_outputs(name)
+        if path.endswith(".png")
+    }
+    made |= {
+        path
+        for name in CONVEX
+        for path in convex_outputs(name)
+        if path.endswith(".png")
+    }
+    if not config["claims"]:
+        return []
+    entries = load_yaml(CLAIMS).get("claims") or []  # checked by the claims job itself
+    named = {
+        f"{OUT}/{c['figure']}"
+        for c in entries
+        if isinstance(c, dict) and c.get("figure")
+    }
+    return sorted(named & made)
+
+
 def claims_outputs():
+    """The claims page, unless the config names no claims file (`claims: ""`: a card)."""
+    if not config["claims"]:
+        return []
     return [f"{OUT}/claims.{suffix}" for suffix in ("md", "csv", "html")]
+
+
+# the config's optimizer cards (adamgen.battery): their experiments are in EXPERIMENTS
+CARDS = battery.cards(config)
+
+
+def card_experiments(card):
+    """The card's experiments that are planned (all of its battery's)."""
+    return [
+        battery.experiment(card["name"], test)
+        for test in battery.TESTS
+        if battery.experiment(card["name"], test) in EXPERIMENTS
+    ]
+
+
+def card_summaries(card):
+    return [EXPERIMENTS[name].summary_path for name in card_experiments(card)]
+
+
+def card_outputs():
+    out = [
+        f"{OUT}/{card['name']}/card.{suffix}"
+        for card in CARDS
+        for suffix in ("md", "html", "png", "json")
+    ]
+    if len(CARDS) >= 2:
+        out += [f"{OUT}/atlas.{suffix}" for suffix in ("md", "csv", "png")]
+    return out
 
 
 def final_outputs():
@@ -253,8 +328,19 @@ def final_outputs():
     own right: Snakemake does not redo a missing intermediate file when everything downstream
     of it is up to date, and a run or data file deleted by hand must come back on the rerun.
     """
-    out = [path for name in EXPERIMENTS for path in experiment_outputs(name)]
+    # a card's experiments give their summaries to the card (their tables and figures are
+    # there to be asked for by name)
+    tested = {battery.experiment(c["name"], t) for c in CARDS for t in battery.TESTS}
+    out = [
+        path
+        for name in EXPERIMENTS
+        for path in (
+            [EXPERIMENTS[name].summary_path]
+            if name in tested
+            else experiment_outputs(name)
+        )
+    ]
     out += [path for name in CONVEX for path in convex_outputs(name)]
     out += list(RUNS) + list(DATASETS)
     out += [c.fit_path(seed) for c in CONVEX.values() for seed in c.seeds]
-    return out + claims_outputs()
+    return out + claims_outputs() + card_outputs()
