@@ -32,9 +32,9 @@ import numpy as np
 import xarray as xr
 
 from ._io import check_kind
-from .config import coordinates, key_doc, load_yaml
+from .config import coordinates, key_doc
 from .errors import DataFileError
-from .planner import plan
+from .planner import plan, read_workflow_config
 
 # from this many files on, several processes read them (each reads a few hundred per second)
 PARALLEL_FROM = 400
@@ -64,8 +64,17 @@ def _files(paths) -> list[str]:
 
 
 def _experiment_files(experiment: str, config: str | Path, root: str | Path) -> list[str]:
-    """The run files of one experiment of a workflow config, as its plan names them."""
-    planned = plan(load_yaml(config))
+    """The run files of one experiment of a workflow config, as its plan names them. A
+    relative `config` that is not found here is looked for under `root` (the workflow's
+    working directory, where config/ usually is), so that a notebook anywhere can name a
+    checkout by its root alone."""
+    path = Path(config)
+    if not path.is_absolute() and not path.exists() and (Path(root) / path).exists():
+        path = Path(root) / path
+    if not path.exists():
+        raise DataFileError(f"workflow config '{config}' not found (here, {Path.cwd()}, nor "
+                            f"under root '{root}'); pass config= its path")
+    planned = plan(read_workflow_config([path]))
     if experiment not in planned:
         raise DataFileError(f"'{experiment}' is not an experiment of {config} (its "
                             f"experiments: {', '.join(planned)})")

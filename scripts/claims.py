@@ -14,4 +14,5 @@ with logs.workflow_job(snakemake.log[0]):
                                        strict=True)}
     rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries,
                            snakemake.params.unavailable)
-    claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html)
+    claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html,
+                 figures_root=snakemake.params.out)

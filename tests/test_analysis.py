@@ -270,6 +270,22 @@ def test_an_experiment_opens_by_name_from_the_plan(tiny_workflow, monkeypatch):
         adamgen.open_runs(experiment="tiny_e9", config=config)
 
 
+@pytest.mark.slow
+def test_an_experiment_opens_from_anywhere_given_its_root(tiny_workflow, tmp_path,
+                                                          monkeypatch):
+    """Outside the workflow's folder (a notebook elsewhere), `root` names it, and a relative
+    config is looked for under it; a config found nowhere is one message naming both."""
+    root = tmp_path / "checkout"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "tiny.yaml").write_text((ROOT / "config" / "tiny.yaml").read_text())
+    (root / "results").symlink_to(tiny_workflow / "results")
+    monkeypatch.chdir(tmp_path)
+    with adamgen.open_runs(experiment="tiny_e6", config="config/tiny.yaml", root=root) as runs:
+        assert runs["path"].size == len(ex.plan(conftest.TINY_WORKFLOW)["tiny_e6"].runs)
+    with pytest.raises(OSError, match=r"workflow config 'config/nope.yaml' not found \(here"):
+        adamgen.open_runs(experiment="tiny_e6", config="config/nope.yaml", root=root)
+
+
 def _readme_analysis_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Analysis after the run", 1)[1].split("\n## ", 1)[0]

@@ -1,6 +1,8 @@
 """Claims as data: parsing, and evaluation against summaries built by hand."""
 
+import base64
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -212,6 +214,34 @@ def test_reports_show_every_row_with_its_verdict():
     assert "| absent | paper | a claim | other | experiment 'other' not in config |" in md
     assert html.count("<tr") == 5 and html.index("<details>") > html.index(">bad<")
     assert "name='kind' value='beyond'" in html and html.count('data-kind="paper"') == 3
+
+
+def test_the_page_shows_the_figures_made_and_names_the_config_of_a_claim_not_run(tmp_path):
+    """A claim's figure is a thumbnail inside the page (a data: URI: the report embeds the
+    page, where a relative path would not resolve), smaller than the figure; a claim this
+    config did not run shows no image and names the configs that run its experiment."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ds = summary(grid_errors(lambda o, b, w, s: 0.2))
+    where = {"optimizer": "adam", "batch_size": 2, "weight_decay": 1e-4}
+    (tmp_path / "e" / "figures").mkdir(parents=True)
+    fig = plt.figure(figsize=(8, 6), dpi=100)
+    fig.savefig(tmp_path / "e" / "figures" / "f.png")
+    rows = claims.evaluate([claim(id="ok", where=where, figure="e/figures/f.png"),
+                            claim(id="absent", experiment="zou_e1",
+                                  figure="zou_e1/figures/dynamics-adam.png")], {"e": ds})
+    assert rows[1].reason == ("experiment 'zou_e1' not in config; config/config.yaml and "
+                              "config/paper.yaml run it")
+    claims.write(rows, tmp_path / "c.md", tmp_path / "c.csv", tmp_path / "c.html",
+                 figures_root=tmp_path)
+    page = (tmp_path / "c.html").read_text()
+    (uri,) = re.findall(r'<img src="(data:image/png;base64,[^"]+)"', page)
+    png = base64.b64decode(uri.split(",", 1)[1])
+    assert png[:4] == b"\x89PNG" and len(png) < (tmp_path / "e/figures/f.png").stat().st_size
+    assert "dynamics-adam.png" not in page.split("<details>")[1]  # no image, no path
+    assert "config/paper.yaml run it" in page.split("<details>")[1]
 
 
 @pytest.mark.parametrize("entry, key", [

@@ -295,6 +295,9 @@ def test_the_gpu_overlay_without_a_gpu_stops_before_any_job(tmp_path, run_workfl
     assert not (tmp_path / "results" / "data").exists()  # nothing ran
     dry = run_workflow(tmp_path, config, "--dry-run")
     assert dry.returncode == 0, dry.stderr[-2000:]
+    # the dry run plans them (a cluster profile would send them to GPU nodes) and says so
+    assert "adamgen: warning: 14 runs ask for a CUDA device and torch sees no GPU on this " \
+           "machine" in dry.stderr
     groups = len({planner.lockstep_key(r.config)
                   for r in planner.plan(config)["tiny"].runs})
     planned = set(re.findall(r"^(train_\S+)\s+1$", dry.stdout, re.M))  # job-stats tables

@@ -1,5 +1,6 @@
 """The Snakemake workflow on the tiny config: end to end, incremental reruns, invalid configs."""
 
+import base64
 import copy
 import re
 import shutil
@@ -182,6 +183,12 @@ def test_the_report_bundles_every_figure_and_table(finished):
         assert f"{figure}.png" in html
     assert "final.csv" in html and "Zou et al. Fig. 2" in html
     assert "claims.html" in html and "0 \\u00b7 claims" in html  # the first category
+    # the claims page is embedded as a data: URI, so its thumbnails are embedded in it too:
+    # a relative image path would not resolve inside the report
+    (page,) = [base64.b64decode(m).decode() for m in re.findall(
+        r"data:text/html;charset=utf8;filename=claims.html;base64,([A-Za-z0-9+/=]+)", html)]
+    assert page.count('<img src="data:image/png;base64,') >= 3
+    assert not re.findall(r'<img src="(?!data:)', page)
 
 
 def _broken(change) -> dict:

@@ -49,6 +49,7 @@ A claim must be able to fail: `falsifiable(summary, claim)` names a value of the
 that its expectation excludes (tests/test_claims_falsifiable.py checks every shipped claim).
 """
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -406,6 +407,33 @@ def _undefined_row(c: Claim, v: np.ndarray, sels: list[xr.Dataset],
                reason=f"{reason}. {c.if_fails}" if c.if_fails else reason)
 
 
+CONFIGS = Path(__file__).resolve().parents[2] / "config"  # this checkout's workflow configs
+
+
+@functools.cache
+def configs_running() -> dict[str, list[str]]:
+    """Each experiment (and convex counterpart) of this checkout's workflow configs, and the
+    configs (config/<file>.yaml) that run it: what a claim that did not run here would need."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        try:
+            raw = load_yaml(path)
+        except Exception:  # noqa: BLE001  (a config that does not read names nothing)
+            continue
+        if not isinstance(raw, dict):
+            continue
+        for key in ("experiments", "convex"):
+            for name in raw.get(key) or {}:
+                out.setdefault(name, []).append(f"config/{path.name}")
+    return out
+
+
+def _not_in_config(experiment: str) -> str:
+    where = configs_running().get(experiment)
+    runs = f"; {' and '.join(where)} {'runs' if len(where) == 1 else 'run'} it" if where else ""
+    return f"experiment '{experiment}' not in config{runs}"
+
+
 def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset],
              unavailable: dict[str, str] | None = None) -> list[Row]:
     """Every claim's verdict. A value that is undefined because a run diverged makes the claim
@@ -428,7 +456,7 @@ def evaluate(claims: list[Claim], summaries: dict[str, xr.Dataset],
             elif c.experiment in unavailable:
                 reason = f"experiment '{c.experiment}' not planned: {unavailable[c.experiment]}"
             else:
-                reason = f"experiment '{c.experiment}' not in config"
+                reason = _not_in_config(c.experiment)
             rows.append(Row(c, "not run", reason=reason))
             continue
         v = np.atleast_1d(values.values).astype(float)

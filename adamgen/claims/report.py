@@ -119,39 +119,75 @@ _FILTER = ("<p>Show: <label><input type='radio' name='kind' value='all' checked>
            " ? '' : 'none')));</script>")
 
 
-def _figure_cell(path: str) -> str:
-    """A thumbnail linking to the figure (paths are relative to results/, as the page is)."""
+THUMBNAIL_PX = 360  # a thumbnail's largest width
+
+
+def thumbnail(path: str | Path) -> str:
+    """A PNG figure as a small PNG in a data: URI (block averages to at most THUMBNAIL_PX
+    wide), so that the page shows it wherever it is opened: in results/, or embedded in
+    Snakemake's report, where relative paths do not resolve."""
+    import base64
+
+    from matplotlib import image  # lazy: matplotlib loads for the HTML page only
+
+    pixels = image.imread(str(path))
+    k = max(1, -(-pixels.shape[1] // THUMBNAIL_PX))
+    h, w = pixels.shape[0] // k * k, pixels.shape[1] // k * k
+    small = pixels[:h, :w].reshape(h // k, k, w // k, k, -1).mean(axis=(1, 3))
+    buf = io.BytesIO()
+    image.imsave(buf, small.clip(0, 1), format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _figure_cell(path: str, figures: dict) -> str:
+    """A thumbnail that links to the figure (paths relative to the page, as in results/);
+    a figure this config did not make is named without a picture."""
     if not path:
         return "–"
     esc = html.escape(path)
-    if path.endswith(".png"):
-        return (f'<a href="{esc}"><img src="{esc}" alt="{esc}" loading="lazy"></a>'
+    if path in figures:
+        return (f'<a href="{esc}"><img src="{figures[path]}" alt="{esc}"></a>'
                 f'<div class="path">{esc}</div>')
     return f'<a href="{esc}">{esc}</a>'
 
 
-def _html_row(r) -> str:
+def _html_row(r, figures: dict) -> str:
     esc = html.escape
     c = r.claim
     cells = [esc(c.id), esc(c.kind), esc(c.claim), esc(c.source), esc(c.paper or "–"),
              esc(measured(r)), esc(expected(r)), esc(rule(c)), esc(_seeds(r)),
-             f"<b>{esc(r.verdict)}</b>", _figure_cell(c.figure), esc(r.reason)]
+             f"<b>{esc(r.verdict)}</b>", _figure_cell(c.figure, figures), esc(r.reason)]
     return (f'<tr data-kind="{esc(c.kind)}" style="background:{_COLOURS[r.verdict]}">'
             + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
 
 
-def _table(rows) -> str:
+def _table(rows, figures: dict) -> str:
     columns = "".join(f'<col style="width:{w}%">' for w in _WIDTHS.values())
     return (f"<table><colgroup>{columns}</colgroup><tr>"
             + "".join(f"<th>{h}</th>" for h in _WIDTHS) + "</tr>"
-            + "".join(map(_html_row, rows)) + "</table>")
+            + "".join(_html_row(r, figures) for r in rows) + "</table>")
 
 
-def to_html(rows: list, title: str = TITLE) -> str:
-    """A standalone page (the report embeds it): one coloured row per claim, every column
-    inside the window, each row's figure as a thumbnail that links to it; the claims this
-    config did not run in a collapsed section at the end."""
+def _not_run_table(rows) -> str:
+    """The claims this config did not run: no figure (none was made), the reason, and the
+    configs that do run each one's experiment."""
     esc = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("id", "kind", "claim", "experiment", "reason"))
+    body = "".join(
+        f'<tr data-kind="{esc(r.claim.kind)}" style="background:{_COLOURS[r.verdict]}">'
+        + "".join(f"<td>{esc(x)}</td>" for x in (r.claim.id, r.claim.kind, r.claim.claim,
+                                                 r.claim.experiment, r.reason)) + "</tr>"
+        for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def to_html(rows: list, title: str = TITLE, figures: dict | None = None) -> str:
+    """A standalone page (the report embeds it): one coloured row per claim, every column
+    inside the window, each row's figure as a thumbnail (`figures`: a figure's path to its
+    image source) that links to it; the claims this config did not run, without figures, in a
+    collapsed section at the end."""
+    esc = html.escape
+    figures = figures or {}
     ran, not_run = _split(rows)
     style = ("body{font-family:sans-serif;font-size:13px;margin:12px}"
              "table{border-collapse:collapse;width:100%;table-layout:fixed}"
@@ -159,21 +195,30 @@ def to_html(rows: list, title: str = TITLE) -> str:
              "overflow-wrap:anywhere}th{background:#f3f3f3;text-align:left}"
              "td img{width:100%;height:auto;display:block}"
              ".path{font-size:10px;color:#555}summary{font-weight:bold;margin:10px 0}")
-    rest = (f"<details><summary>Not run in this config ({len(not_run)}): the reason is in "
-            f"each row's note</summary>{_table(not_run)}</details>" if not_run else "")
+    rest = (f"<details><summary>Not run in this config ({len(not_run)}): each row says "
+            f"why, and which config runs it</summary>{_not_run_table(not_run)}</details>"
+            if not_run else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<style>{style}</style></head><body><h2>{esc(title)}</h2><p>{esc(_counts(rows))}"
             ". 'rule' names how the paper's notation is read (docs/science.md, reading rules), "
             "'expected' what that reading accepts here; the rule says whether the mean, a "
             "majority of the seeds or their range decides; 'seeds' counts the seeds that pass "
-            f"on their own. Click a figure to open it.</p>{_FILTER}{_table(ran)}{rest}"
+            f"on their own. Click a figure to open it.</p>{_FILTER}{_table(ran, figures)}{rest}"
             "</body></html>\n")
 
 
-def write(rows: list, md_path, csv_path, html_path=None) -> None:
+def write(rows: list, md_path, csv_path, html_path=None, figures_root=None) -> None:
+    """The claims page as Markdown, CSV and HTML; the HTML page's thumbnails are the PNG
+    figures under `figures_root` (the page's folder) that the claims that ran name."""
     outputs = [(md_path, to_markdown(rows)), (csv_path, to_csv(rows))]
     if html_path is not None:
-        outputs.append((html_path, to_html(rows)))
+        figures = {}
+        if figures_root is not None:
+            for r in _split(rows)[0]:
+                path = r.claim.figure
+                if path and path.endswith(".png") and (Path(figures_root) / path).is_file():
+                    figures[path] = thumbnail(Path(figures_root) / path)
+        outputs.append((html_path, to_html(rows, figures=figures)))
     for path, text in outputs:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
