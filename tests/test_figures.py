@@ -140,7 +140,11 @@ def _every_figure():
     from adamgen.planner import plan
 
     rng = np.random.default_rng(0)
-    for config in (load_yaml(ROOT / "config" / "config.yaml"), TINY_WORKFLOW):
+    # and the paper config's tang_lemmas: each optimizer sweeps an axis of its own (adam
+    # sigma_0, adamw lambda), so a panel's other axis holds the other optimizer's values only
+    paper = load_yaml(ROOT / "config" / "paper.yaml")
+    lemmas = {"experiments": {"tang_lemmas": paper["experiments"]["tang_lemmas"]}}
+    for config in (load_yaml(ROOT / "config" / "config.yaml"), TINY_WORKFLOW, lemmas):
         for name, experiment in plan(config).items():
             summary = summaries.cnn_summary(experiment, rng)
             for stem in figures.names(experiment):

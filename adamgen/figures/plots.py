@@ -231,7 +231,10 @@ def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, y
     others = [d for d in grid_dims(summary) if d not in ("optimizer", "seed", axis)]
     values = {d: sorted({v for o in optimizers for v in _ran_values(summary.sel(optimizer=o), d)},
                         key=lambda v: (isinstance(v, str), v)) for d in others}
-    others = [d for d in others if len(values[d]) > 1]  # a constant axis tells no series apart
+    # a constant axis tells no series apart: its one value (where these optimizers ran; the
+    # grid may hold others' values, e.g. another optimizer's own axis) is selected throughout
+    constant = {d: values[d][0] for d in others if len(values[d]) == 1}
+    others = [d for d in others if len(values[d]) > 1]
     series = math.prod(len(values[d]) for d in others)
     colour_by, split = None, []
     if series > MAX_LEGEND:
@@ -241,7 +244,7 @@ def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, y
     panels = [(opt, dict(zip(split, combo, strict=True))) for opt in optimizers
               for combo in itertools.product(*(values[d] for d in split))]
     panels = [(o, fixed) for o, fixed in panels if (summary["status"].sel(
-        optimizer=o, **fixed) != "").any()]
+        optimizer=o, **fixed, **constant) != "").any()]
     fig, axes = _panels(len(panels), height=PANEL[1] + (0.3 if colour_by else 0))
     legend_colour = {combo: f"C{k % 10}" for k, combo in
                      enumerate(itertools.product(*(values[d] for d in others)))}
@@ -254,7 +257,7 @@ def _final_sweep(summary: xr.Dataset, axis: str, variable: str, j: int | None, y
         log = bool((vals > 0).all() and vals.max() / vals.min() >= 10)
         norm = (mcolors.LogNorm if log else mcolors.Normalize)(vals.min(), vals.max())
     for ax, (opt, fixed) in zip(axes, panels, strict=False):
-        sub = summary.sel(optimizer=opt, **fixed)
+        sub = summary.sel(optimizer=opt, **fixed, **constant)
         x = sub[axis].values.astype(float)
         rest = [d for d in others if d not in fixed]
         for combo in itertools.product(*(values[d] for d in rest)):
