@@ -15,4 +15,4 @@ with logs.workflow_job(snakemake.log[0]):
     rows = claims.evaluate(claims.load_claims(snakemake.input.claims), summaries,
                            snakemake.params.unavailable)
     claims.write(rows, snakemake.output.md, snakemake.output.csv, snakemake.output.html,
-                 figures_root=snakemake.params.out)
+                 figures_root=Path(snakemake.output.md).parent)

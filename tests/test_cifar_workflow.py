@@ -57,7 +57,7 @@ def test_without_the_data_nothing_is_planned_and_the_claims_say_why(tmp_path):
     proc = conftest.snakemake(tmp_path, CIFAR, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     # one line for the five experiments that read the one missing folder
-    names = ", ".join(CIFAR["experiments"])
+    names = ", ".join(sorted(CIFAR["experiments"]))
     (line,) = [x for x in proc.stderr.splitlines() if "not planned" in x]
     assert (f"adamgen: not planned ({names}): CIFAR-10 not found: '{DATA}/data_batch_1' "
             "does not exist") in line

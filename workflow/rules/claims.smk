@@ -99,6 +99,5 @@ if config["claims"]:  # a card's config names none (claims: "")
         params:
             names=list(EXPERIMENTS) + list(CONVEX),
             unavailable=UNAVAILABLE,
-            out=OUT,
         script:
             "../../scripts/claims.py"

@@ -37,11 +37,17 @@ except ConfigError as err:  # a config key
 except AdamgenError as err:  # a config file or an input file that cannot be read
     raise WorkflowError(f"bad input: {err}") from None
 
+# `workflow.dryrun` reads the executor, which is not chosen yet while the Snakefile is read
+DRY_RUN = (
+    bool(workflow.output_settings and workflow.output_settings.dryrun)
+    or workflow.dryrun
+)
+
 if workflow.is_main_process:
     # one line per reason (five CIFAR experiments missing one data folder: one line)
     for reason, names in planner.by_reason(UNAVAILABLE).items():
         logger.warning(f"adamgen: not planned ({', '.join(names)}): {reason}")
-    if not workflow.dryrun:
+    if not DRY_RUN:
         # for the training jobs (plan_cache.planned_runs), anew at every start
         problem = plan_cache.save(config, EXPERIMENTS)
         if problem:
@@ -140,7 +146,7 @@ def warn_devices_in_dry_run():
     """A dry run does not start the workflow (no `onstart`), so `check_devices` cannot stop
     it: where runs ask for CUDA and torch sees no GPU here, it says so in one line."""
     wanted = planner.asks_for_cuda(EXPERIMENTS)
-    if not wanted or not workflow.dryrun:
+    if not wanted or not DRY_RUN:
         return
     import torch
 
