@@ -102,7 +102,10 @@ def data_path(run: RunConfig) -> str | None:
 # estimate that is a model), and never less than MIN_RUNTIME minutes
 SAFETY = 4
 MIN_RUNTIME = 10
-JOB_START_S = 10  # a job's start-up, data files and run files
+JOB_START_S = 10  # a job's start-up, data files and run files, with room (the runtime request)
+# ... and as measured on the development machine (paper config): what `adamgen status` adds
+# for each job still waiting to the estimate of its training
+JOB_OVERHEAD_S = 3
 
 
 def runtime_minutes(seconds: float) -> int:
@@ -617,8 +620,10 @@ def any_device_groups(experiments: dict[str, Experiment]) -> bool:
 
 
 def asks_for_cuda(experiments: dict[str, Experiment]) -> int:
-    """How many runs ask for a CUDA device (train.device: cuda or cuda:N)."""
-    return sum(r.config.train.device != "cpu" for e in experiments.values() for r in e.runs)
+    """How many distinct runs ask for a CUDA device (train.device: cuda or cuda:N); a run two
+    experiments share counts once, as it trains once."""
+    return len({r.path for e in experiments.values() for r in e.runs
+                if r.config.train.device != "cpu"})
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .errors import DataFileError
 from .planner import (
+    JOB_OVERHEAD_S,
     RESULTS,
     Experiment,
     LockstepGroup,
@@ -221,7 +222,7 @@ def status_report(paths: list[str], root: str | Path = ".", cores: int = 2,
         _log_state(job, now)
     rows = [["experiment", "runs", "done", "running", "left", "failed", "time left"]]
     waiting = [j for j in p.jobs if j.state == "waiting"]
-    queued = sum(j.seconds for j in waiting) / max(1, cores)
+    queued = sum(j.seconds + JOB_OVERHEAD_S for j in waiting) / max(1, cores)
     for name, experiment in p.experiments.items():
         mine = {r.path for r in experiment.runs}
         done = sum((root / path).exists() for path in mine)
@@ -236,7 +237,8 @@ def status_report(paths: list[str], root: str | Path = ".", cores: int = 2,
         else:
             running = [j.left_s for j in by_state["running"] if j.left_s is not None]
             estimate = max(running, default=0.0) + (queued if by_state["waiting"] else 0.0)
-            left = f"about {duration(estimate)}" if estimate else "under a minute"
+            # a running job that has not yet logged what is left: no estimate
+            left = f"about {duration(max(1.0, estimate))}" if estimate else "under a minute"
         rows.append([name, str(len(mine)), str(done), str(count["running"]),
                      str(count["waiting"]), str(count["failed"]), left])
     lines = _table(rows, {1, 2, 3, 4, 5})

@@ -276,6 +276,17 @@ def test_a_directory_or_a_symlink_loop_in_place_of_a_batch_is_named_for_what_it_
 
 # --- (6) the GPU overlay on a machine without one: one line before any job --------------------
 
+def test_runs_asking_for_cuda_are_counted_once_however_many_experiments_share_them():
+    """The paper config's GPU dry run said '1636 runs ask for a CUDA device' of its 1613
+    distinct runs (the README's count): a run two experiments share trains once."""
+    overlay = yaml.safe_load((ROOT / "config" / "gpu.yaml").read_text())
+    tiny = copy.deepcopy(TINY["experiments"]["tiny"])
+    config = {**copy.deepcopy(TINY), **overlay, "experiments": {"a": tiny, "b": tiny}}
+    experiments = planner.plan(config)
+    assert sum(len(e.runs) for e in experiments.values()) == 28
+    assert planner.asks_for_cuda(experiments) == 14
+
+
 @pytest.mark.slow
 def test_the_gpu_overlay_without_a_gpu_stops_before_any_job(tmp_path, run_workflow):
     """The issue's case: planned without a word, built the data sets, then 34 jobs failed one

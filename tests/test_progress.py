@@ -105,6 +105,21 @@ def test_plan_and_status_follow_the_files_and_the_job_logs(tmp_path):
         assert _rows(report)[name][3] == str(left)
 
 
+def test_status_counts_each_waiting_jobs_start_up_in_the_time_left(tmp_path):
+    """The tiny config's runs train in a fraction of a second each: 'about 0 s' left was
+    printed while its 16 jobs still had to start (about 3 s each on the development
+    machine). Time left is at least the waiting jobs' start-up shared over the cores."""
+    path = _write(tmp_path, TINY)
+    status = progress.status_report([path], tmp_path, cores=2)
+    rows = _rows(status)
+    assert "about 0 s" not in status, status
+    for name, experiment in planner.plan(TINY).items():
+        runs = {r.path for r in experiment.runs}
+        jobs = len(runs)  # one job a run (runs_per_job 1), every one waiting
+        left = progress._seconds(rows[name][6])
+        assert left >= planner.JOB_OVERHEAD_S * jobs / 2, status
+
+
 @pytest.mark.slow
 def test_plan_after_a_finished_run_and_after_one_more_weight_decay(tiny_workflow, tmp_path):
     """After the tiny workflow: every run present, every summary up to date. With one more
