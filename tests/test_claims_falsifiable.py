@@ -304,8 +304,8 @@ def test_every_claim_can_fail(c):
     ds = _base(c)
     value = claims.falsifiable(ds, c)
     assert value is not None, (
-        f"claim {c.id} cannot fail: its expectation '{c.expect}' accepts every value its "
-        f"metric {c.metric} can take here ({claims.value_range(ds, c)})")
+        f"claim {c.id} cannot fail: its expectation '{c.reading(ds).text}' accepts every "
+        f"value its metric {c.metric} can take here ({claims.value_range(ds, c)})")
     (row,) = claims.evaluate([c], {c.experiment: realize(c, value)})
     assert row.verdict == "fails", (f"claim {c.id}: a summary with {c.metric} = {value} gives "
                                     f"'{row.verdict}' ({row.reason})")
