@@ -34,39 +34,39 @@ class Signum(torch.optim.Optimizer):
         return loss
 
 
-class Exploding(torch.optim.Optimizer):
+class _Counting(torch.optim.Optimizer):
+    """Plain SGD that counts its steps; a subclass breaks one of them (`fault`)."""
+
+    def __init__(self, params, lr: float = 1e-3):
+        super().__init__(params, {"lr": lr})
+        self.count = 0
+
+    def fault(self, p: torch.Tensor) -> None:
+        """After the update of `p` at step `self.count`."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.count += 1
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad, alpha=-group["lr"])
+                self.fault(p)
+
+
+class Exploding(_Counting):
     """Raises at its third step (a bug in someone's optimizer)."""
 
-    def __init__(self, params, lr: float = 1e-3):
-        super().__init__(params, {"lr": lr})
-        self.count = 0
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        self.count += 1
+    def fault(self, p):
         if self.count == 3:
             raise RuntimeError("the moment estimate went negative")
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.add_(p.grad, alpha=-group["lr"])
 
 
-class Poisoning(torch.optim.Optimizer):
+class Poisoning(_Counting):
     """Writes NaN into the weights at its fifth step."""
 
-    def __init__(self, params, lr: float = 1e-3):
-        super().__init__(params, {"lr": lr})
-        self.count = 0
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        self.count += 1
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.add_(p.grad, alpha=-group["lr"])
-                if self.count == 5:
-                    p.fill_(float("nan"))
-
+    def fault(self, p):
+        if self.count == 5:
+            p.fill_(float("nan"))
 
 class Averaging(torch.optim.Optimizer):
     """Gradient descent whose evaluation weights are the running average of its iterates, with
