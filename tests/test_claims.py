@@ -401,3 +401,87 @@ def test_on_real_summaries_an_inconclusive_verdict_names_missing_data_or_diverge
         if row.verdict == "inconclusive":
             assert row.reason.startswith(("diverged:", "undefined on this grid")), row.reason
             assert "regime" not in row.reason and "reach" not in row.reason, row.reason
+
+
+# --- the reading-rule issue's items, each on the shipped claim it names ---------------------
+
+def _tang_e4(variable: str, where: dict, seeds: list[float]):
+    """The default config's tang_e4 summary with `variable` at `seeds` at one grid point."""
+    from pathlib import Path
+
+    from summaries import cnn_summary
+
+    from adamgen.config import load_yaml
+    from adamgen.planner import plan
+
+    config = load_yaml(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    ds = cnn_summary(plan(config)["tang_e4"])
+    point = ds[variable].loc[where]
+    ds[variable].loc[where] = xr.DataArray(np.asarray(seeds, float), dims="seed").broadcast_like(
+        point).transpose(*point.dims)
+    return ds
+
+
+def _shipped_claim(claim_id: str):
+    (c,) = [c for c in _shipped() if c.id == claim_id]
+    return c
+
+
+def test_lemma_c18s_bound_is_read_with_its_polylog_not_with_constant_1():
+    """Item 1: E4.adamw.B2.noise expected <= 0.1 = B s sigma_p / n, the bound of Lemma C.18
+    read with constant 1, and failed on 0.309. Its Θ̃ hides a polylog (Lemma B.11 gives the same
+    quantity divided by lambda): Õ reads it as at most 10 ln n times B s sigma_p / n."""
+    import math
+
+    for claim_id in ("E4.adamw.B2.noise", "E4.adamw.B2.noise.max"):
+        c = _shipped_claim(claim_id)
+        assert (c.rule, c.value) == ("o_tilde", "B * s * sigma_p / n")
+        where, variable = dict(c.where), f"final_{c.metric}"
+        ds = _tang_e4(variable, where, [0.309, 0.3, 0.32])
+        bound = 10 * math.log(200) * 2 * 100 * 0.1 / 200
+        assert c.reading(ds).accepted.hi == pytest.approx(bound)
+        (row,) = claims.evaluate([c], {"tang_e4": ds})
+        assert row.verdict == "holds", (row.mean, row.expected)
+        ds = _tang_e4(variable, where, [bound * 1.1] * 3)
+        (row,) = claims.evaluate([c], {"tang_e4": ds})
+        assert row.verdict == "fails"
+
+
+def test_one_runs_number_is_read_against_the_seeds_range_and_a_sign_by_majority():
+    """Item 4: E4.adam.B100.test_error expected 0.9545 ± 0.05 around the mean of seeds that
+    spread 0.27; now the paper's single run must fall inside the seeds' range (± 0.05). And
+    E4.adam.B100.flip tested the mean of a sign the seeds split on; now a majority decides and
+    the page says how many seeds have it."""
+    c = _shipped_claim("E4.adam.B100.test_error")
+    where = dict(c.where)
+    spread = _tang_e4("final_test_error", where, [0.30, 0.94, 0.99])  # mean 0.74
+    (row,) = claims.evaluate([c], {"tang_e4": spread})
+    assert row.verdict == "holds", (row.mean, row.expected)
+    narrow = _tang_e4("final_test_error", where, [0.30, 0.35, 0.40])
+    (row,) = claims.evaluate([c], {"tang_e4": narrow})
+    assert row.verdict == "fails"
+    flip = _shipped_claim("E4.adam.B100.flip")
+    for seeds, verdict, passing in (([-0.2, -0.1, 0.9], "holds", 2),
+                                    ([-0.2, 0.1, 0.9], "fails", 1)):
+        ds = _tang_e4("final_feature_learning_max", dict(flip.where), seeds)
+        (row,) = claims.evaluate([flip], {"tang_e4": ds})
+        assert (row.verdict, row.passing, row.n) == (verdict, passing, 3)
+
+
+def test_tang_eps_is_labelled_our_extrapolation_and_the_new_statements_have_claims():
+    """Item 5: tang_eps varies eps with lambda * eta fixed, outside Thm 4.2's eps = Θ(lambda eta):
+    its claims are `beyond`, their source saying so. Items 7-10: Zou Thm 4.1's gradient norms,
+    Tang Lemmas B.7 and B.8, Jiang §6's rank one and uniform singular vector have claims, on
+    experiments the paper config runs."""
+    from pathlib import Path
+
+    from adamgen.config import load_yaml
+
+    eps = [c for c in _shipped() if c.experiment == "tang_eps"]
+    assert eps and all(c.kind == "beyond" for c in eps), [c.id for c in eps]
+    paper = load_yaml(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")
+    for claim_id in ("E1.adam.gradient", "E1.gd.gradient", "B.lemmaB7.flip_time",
+                     "B.lemmaB8.noise", "B.lemmaB8.feature", "E6.thm1.adam.rank_one",
+                     "E6.thm1.adam.uniform_u", "E6.thm1.sgdm.gaussian_u"):
+        c = _shipped_claim(claim_id)
+        assert c.rule in claims.RULES and c.experiment in paper["experiments"], claim_id
