@@ -97,10 +97,9 @@ def card_claims(card: dict, lrs: dict) -> dict[str, list]:
     undefined = {"verdict": "inconclusive", "because": "a boundary beyond the plane's grid "
                  "(no SNR of it on one side) places it nowhere"}
     side = {} if lrs["cao"] is None else {"lr": lrs["cao"]}
-    side_lr = lrs["cao"]
     out["cao"] = [_entry(
         card, "cao", "cao.fits", "fits its training data over the whole plane (benign or "
-        "harmful overfitting presumes it): the largest final training error o(1)", side_lr,
+        "harmful overfitting presumes it): the largest final training error o(1)", lrs["cao"],
         metric="train_error", where={"optimizer": me}, maximum=["data.n", "data.snr"],
         rule="o1", source="Cao et al. NeurIPS 2022, Thm 4.2 (training loss to zero)"),
         _entry(

@@ -468,11 +468,16 @@ class LockstepGroup:
         datasets = len({(r.config.seed, r.config.data) for r in self.runs})
         return max(memory_mb(part[0].config, len(part), datasets) for part in self.parts())
 
-    def seconds(self) -> float:
-        """Its estimated training time (`Engine.seconds`), the groups one after the other."""
-        return sum(choose(part[0].config)[0].seconds(part[0].config, len(part),
-                                                     len(probe_epochs(part[0].config)))
-                   for part in self.parts())
+    def seconds(self, only: set[str] | None = None) -> float:
+        """Its estimated training time (`Engine.seconds`), the groups one after the other;
+        with `only` (run paths), that of those runs alone, each group with just them."""
+        total = 0.0
+        for part in self.parts():
+            count = len(part) if only is None else sum(r.path in only for r in part)
+            if count:
+                run = part[0].config
+                total += choose(run)[0].seconds(run, count, len(probe_epochs(run)))
+        return total
 
     def runtime(self) -> int:
         """Its runtime request in minutes (`runtime_minutes`)."""

@@ -68,20 +68,6 @@ class _Plan:
     jobs: list[_Job] = field(default_factory=list)
 
 
-def _missing_seconds(job: LockstepGroup, missing: set[str]) -> float:
-    """Estimated time of a job's missing runs: each of its lockstep groups with only them."""
-    from .config import probe_epochs  # lazy: only to time the groups
-    from .engines import choose  # lazy: as above
-
-    total = 0.0
-    for part in job.parts():
-        count = sum(r.path in missing for r in part)
-        if count:
-            run = part[0].config
-            total += choose(run)[0].seconds(run, count, len(probe_epochs(run)))
-    return total
-
-
 def _prepare(paths: list[str], root: Path) -> _Plan:
     config = read_workflow_config(paths)
     experiments, unavailable = available(plan(config))
@@ -99,7 +85,7 @@ def _prepare(paths: list[str], root: Path) -> _Plan:
         missing = [p for p in job.paths if not (root / p).exists()]
         if missing:
             log = root / log_path(job, owner[job.paths[0]], grouped)
-            out.jobs.append(_Job(job, missing, _missing_seconds(job, set(missing)), log))
+            out.jobs.append(_Job(job, missing, job.seconds(set(missing)), log))
     return out
 
 
@@ -259,8 +245,6 @@ def check_paths(paths: list[str]) -> None:
     for path in paths:
         if not Path(path).is_file():
             raise DataFileError(f"config file '{path}' does not exist")
-
-
 
 
 def produces_table(paths: list[str]) -> str:

@@ -103,7 +103,7 @@ def _stars(ns: np.ndarray, snr: np.ndarray, log_star_of_n) -> np.ndarray:
 def _plane(ds, c, where, stars_by_n) -> None:
     """Final values over data_n × data_snr with the boundary SNR* of each n (NaN: none)."""
     name = f"final_{c.variable or 'test_error'}"
-    snr = metrics._populated(ds.sel({k: v for k, v in where.items() if k in ds.dims}),
+    snr = metrics.populated(ds.sel({k: v for k, v in where.items() if k in ds.dims}),
                              "data_snr")
     for n, star in stars_by_n.items():
         column = (np.zeros(len(snr)) if not np.isfinite(star)
@@ -116,8 +116,8 @@ def _snr_line(ds, c, where, slope, collapse=None):
     """SNR* per n on a line of the given slope in log-log coordinates, inside the grid (or, for
     `collapse`, n·SNR*^q equal at every n but the last, which is `collapse` times larger)."""
     sub = ds.sel({k: v for k, v in where.items() if k in ds.dims})
-    ns = metrics._populated(sub, "data_n")
-    snr = metrics._populated(sub, "data_snr")
+    ns = metrics.populated(sub, "data_n")
+    snr = metrics.populated(sub, "data_snr")
     lo, hi = math.log10(snr[1]), math.log10(snr[-1])
     x = np.log10(ns) - np.log10(ns).mean()
     if collapse is None:
@@ -156,7 +156,7 @@ _rmed_at = _at_write("rmed", layered=True)
 
 
 def _over_d(ds, c, where, per_d, write=_rmed_at) -> None:
-    for d in metrics._populated(ds.sel({k: v for k, v in where.items() if k in ds.dims}),
+    for d in metrics.populated(ds.sel({k: v for k, v in where.items() if k in ds.dims}),
                                 "data_d"):
         write(ds, c, {**where, "data_d": d}, per_d(d))
 
@@ -217,13 +217,13 @@ WRITE = {
     "switch_p": lambda ds, c, w, v: _first_at(ds, c, w, "p", "test_error", v),
     "boundary_slope": lambda ds, c, w, v: _plane(
         ds, c, w, _snr_line(ds, c, w, v) if np.isfinite(v) else
-        {n: np.nan for n in metrics._populated(ds, "data_n")}),
+        {n: np.nan for n in metrics.populated(ds, "data_n")}),
     "log10_boundary_snr": lambda ds, c, w, v: _plane(
         ds, c, w, {n: 10 ** v if np.isfinite(v) else np.nan
-                   for n in metrics._populated(ds, "data_n")}),
+                   for n in metrics.populated(ds, "data_n")}),
     "boundary_collapse": lambda ds, c, w, v: _plane(
         ds, c, w, _snr_line(ds, c, w, 0.0, collapse=v) if np.isfinite(v) else
-        {n: np.nan for n in metrics._populated(ds, "data_n")}),
+        {n: np.nan for n in metrics.populated(ds, "data_n")}),
     "rmed": lambda ds, c, w, v: _rmed_at(ds, c, w, v),
     "rmed_slope_log_d": lambda ds, c, w, v: _over_d(
         ds, c, w, lambda d: np.nan if not np.isfinite(v) else 1 + 10 * abs(v) + v * math.log(d)),

@@ -121,7 +121,7 @@ def _first_along(dim: str, default: str):
     return metric
 
 
-def _populated(ds: xr.Dataset, dim: str) -> np.ndarray:
+def populated(ds: xr.Dataset, dim: str) -> np.ndarray:
     """The values of a grid axis at which the (selected) summary holds runs."""
     values = ds[dim].values.astype(float)
     if "status" not in ds or dim not in ds["status"].dims:
@@ -133,7 +133,7 @@ def _populated(ds: xr.Dataset, dim: str) -> np.ndarray:
 def _grid(dim: str):
     """The range of a boundary along `dim`: the values of that axis that hold runs."""
     def values(ds, c) -> Range:
-        return Values(tuple(float(v) for v in _populated(ds, dim)))
+        return Values(tuple(float(v) for v in populated(ds, dim)))
 
     values.__doc__ = f"the grid's values of {dim}"
     return values
@@ -199,7 +199,7 @@ def _boundary_collapse(ds, c):
 
 def _snr_span(ds, c) -> Range:
     """log10 of the grid's SNR span"""
-    snr = _populated(ds, "data_snr")
+    snr = populated(ds, "data_snr")
     return Interval(math.log10(np.nanmin(snr)), math.log10(np.nanmax(snr)), True, True)
 
 

@@ -216,7 +216,8 @@ def write(rows: list, md_path, csv_path, html_path=None, figures_root=None) -> N
         if figures_root is not None:
             for r in _split(rows)[0]:
                 path = r.claim.figure
-                if path and path.endswith(".png") and (Path(figures_root) / path).is_file():
+                if (path and path.endswith(".png") and path not in figures
+                        and (Path(figures_root) / path).is_file()):  # once a figure
                     figures[path] = thumbnail(Path(figures_root) / path)
         outputs.append((html_path, to_html(rows, figures=figures)))
     for path, text in outputs:

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
+from .metrics import populated
 from .ranges import Interval
 
 DECADE = 10.0
@@ -210,9 +211,7 @@ def _within(x, ds, c):
     low, high = (quantity(v, ds, f"claim {c.id}.value") for v in c.value)
     text = f"in ({_g(low)}, {_g(high)}]"
     if c.axis:
-        from .metrics import _populated  # lazy: as _grid_step
-
-        above = [v for v in _populated(ds, c.axis) if v >= high * (1 - 1e-9)]
+        above = [v for v in populated(ds, c.axis) if v >= high * (1 - 1e-9)]
         if above and min(above) > high:
             text = f"in ({_g(low)}, {_g(high)}], {c.axis} grid's next value {_g(min(above))}"
             high = float(min(above))
@@ -222,12 +221,10 @@ def _within(x, ds, c):
 def _grid_step(ds: xr.Dataset, c) -> tuple[float, str]:
     """The largest step, in log10, between neighbouring values of the axis `c.axis` at which
     the claim's selection holds runs."""
-    from .metrics import _populated  # lazy: metrics imports this module's readers' users
-
     dim = c.axis
     if dim not in ds.dims and dim != "epoch":
         raise ConfigError(f"claim {c.id}.axis", f"'{dim}' is not an axis of the summary")
-    values = _populated(ds, dim)
+    values = populated(ds, dim)
     values = np.sort(np.log10(values[values > 0]))  # a log grid (epoch 0 aside)
     if len(values) < 2:
         raise ConfigError(f"claim {c.id}.axis", f"'{dim}' has fewer than two values here")
@@ -251,16 +248,11 @@ def _much_greater(x, ds, c):
 
 
 def _log_range(ds: xr.Dataset, c) -> tuple[float, float]:
-    n = _populated_n(ds, c)
-    return float(n.min()), float(n.max())
-
-
-def _populated_n(ds: xr.Dataset, c) -> np.ndarray:
-    from .metrics import _populated  # lazy: as _grid_step
-
+    """The smallest and largest n of the grid at which the claim's selection holds runs."""
     if "data_n" not in ds.dims:
         raise ConfigError(f"claim {c.id}.rule", "needs the grid axis data.n")
-    return _populated(ds, "data_n")
+    n = populated(ds, "data_n")
+    return float(n.min()), float(n.max())
 
 
 def _log_factor_delta(ds: xr.Dataset, c) -> tuple[float, float, float]:

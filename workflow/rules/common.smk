@@ -271,6 +271,8 @@ def summaries(wildcards=None):
 def claims_figures(wildcards=None):
     """The PNG figures the claims name that this config makes: the claims page shows them as
     thumbnails (embedded, so that the report's copy of the page shows them too)."""
+    if not config["claims"]:
+        return []
     made = {
         path
         for name in EXPERIMENTS
@@ -283,8 +285,6 @@ def claims_figures(wildcards=None):
         for path in convex_outputs(name)
         if path.endswith(".png")
     }
-    if not config["claims"]:
-        return []
     entries = load_yaml(CLAIMS).get("claims") or []  # checked by the claims job itself
     named = {
         f"{OUT}/{c['figure']}"
@@ -307,11 +307,8 @@ CARDS = battery.cards(config)
 
 def card_experiments(card):
     """The card's experiments that are planned (all of its battery's)."""
-    return [
-        battery.experiment(card["name"], test)
-        for test in battery.TESTS
-        if battery.experiment(card["name"], test) in EXPERIMENTS
-    ]
+    names = [battery.experiment(card["name"], test) for test in battery.TESTS]
+    return [name for name in names if name in EXPERIMENTS]
 
 
 def card_summaries(card):
